@@ -1,0 +1,25 @@
+# Two commands do all the set-up on a fresh machine:
+#   make quickstart   create .venv, install pet_seg, run the quickstart sweep, write its report
+#   make test         create .venv, install pet_seg with dev tools, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: quickstart test lint bench clean-outputs
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+quickstart: $(VENV)/.installed
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) -m pet_seg.run -m experiment=quickstart
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.installed
+	$(PY) scripts/bench.py

@@ -1,0 +1,3 @@
+"""pet_seg: Hydra-configured ablation and sweep toolkit for binary pet segmentation."""
+
+__version__ = "0.1.0"

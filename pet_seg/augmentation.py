@@ -1,0 +1,78 @@
+"""The report's training augmentation, applied per sample to a whole batch on its device.
+
+Doing it on the batch tensor (instead of per sample with PIL in loader workers) is what lets the
+decoded uint8 cache feed the model at memory speed. Each sample draws its own flips and jitter
+factors from a generator the training loop seeds per epoch, so runs are reproducible and a
+resumed run sees the same augmentations as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# ITU-R 601 luma weights, as torchvision's rgb_to_grayscale uses.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+class BatchAugment:
+    """Random h/v flips (image and mask together) and brightness/contrast/saturation jitter.
+
+    Jitter factors are drawn uniformly from [1 - x, 1 + x] like torchvision's ColorJitter and
+    applied in a fixed order (brightness, contrast, saturation) to images in [0, 1].
+    """
+
+    def __init__(
+        self,
+        hflip: float = 0.5,
+        vflip: float = 0.5,
+        brightness: float = 0.2,
+        contrast: float = 0.2,
+        saturation: float = 0.2,
+    ) -> None:
+        self.hflip, self.vflip = hflip, vflip
+        self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
+        self.generator = torch.Generator().manual_seed(0)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random stream, e.g. with ``seed + epoch`` at each epoch's start."""
+        self.generator.manual_seed(seed)
+
+    @property
+    def is_identity(self) -> bool:
+        return not any((self.hflip, self.vflip, self.brightness, self.contrast, self.saturation))
+
+    def _draw(self, batch: int, spread: float) -> Tensor:
+        """(B,) factors in [1 - spread, 1 + spread] from this augmenter's own generator."""
+        return 1 + spread * (2 * torch.rand(batch, generator=self.generator) - 1)
+
+    def _flip(self, images: Tensor, masks: Tensor, p: float, dim: int) -> tuple[Tensor, Tensor]:
+        chosen = (torch.rand(images.shape[0], generator=self.generator) < p).to(images.device)
+        chosen = chosen.view(-1, 1, 1, 1)
+        return (
+            torch.where(chosen, images.flip(dim), images),
+            torch.where(chosen, masks.flip(dim), masks),
+        )
+
+    def __call__(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, 3, H, W) floats in [0, 1] and (B, 1, H, W) masks → augmented copies."""
+        if self.is_identity:
+            return images, masks
+        batch, device = images.shape[0], images.device
+        if self.hflip:
+            images, masks = self._flip(images, masks, self.hflip, dim=-1)
+        if self.vflip:
+            images, masks = self._flip(images, masks, self.vflip, dim=-2)
+        luma = images.new_tensor(_LUMA).view(1, 3, 1, 1)
+        if self.brightness:
+            factor = self._draw(batch, self.brightness).to(device).view(-1, 1, 1, 1)
+            images = (images * factor).clamp(0, 1)
+        if self.contrast:
+            factor = self._draw(batch, self.contrast).to(device).view(-1, 1, 1, 1)
+            mean = (images * luma).sum(1, keepdim=True).mean((2, 3), keepdim=True)  # (B,1,1,1)
+            images = (mean + factor * (images - mean)).clamp(0, 1)
+        if self.saturation:
+            factor = self._draw(batch, self.saturation).to(device).view(-1, 1, 1, 1)
+            gray = (images * luma).sum(1, keepdim=True)  # (B, 1, H, W)
+            images = (gray + factor * (images - gray)).clamp(0, 1)
+        return images, masks

@@ -1,0 +1,155 @@
+"""``python -m pet_seg.run``: compose the config, build the parts, train, test, record.
+
+This is the only module that reads the whole config. A run is a function of its config: every
+file it makes lands in the Hydra output folder (``outputs/runs/...`` or one job folder of
+``outputs/multirun/...``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from pet_seg.checkpoint import load_checkpoint
+from pet_seg.evaluation import summary_of, write_per_image
+from pet_seg.tracking import Tracker
+from pet_seg.train import TrainerSettings, fit, test_best
+
+SUMMARY_FILE = "summary.json"
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """Rewrite ``summary.json`` whole (temp + rename) so a reader never sees half a file."""
+    tmp = run_dir / f".{SUMMARY_FILE}.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp.replace(run_dir / SUMMARY_FILE)
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / SUMMARY_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def wandb_group(hydra_cfg: DictConfig, name: str) -> str:
+    """``<name>-<sweep folder>``: one W&B group per sweep (per run folder for single runs).
+
+    Taken from the folder the launcher created rather than a ``${now:}`` in the config, which
+    each job of a multirun would resolve at its own start time.
+    """
+    folder = Path(hydra_cfg.runtime.output_dir)
+    return f"{name}-{(folder.parent if hydra_cfg.mode == RunMode.MULTIRUN else folder).name}"
+
+
+def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None) -> float:
+    """Train and test one configuration in ``run_dir``; return the best validation Dice."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings: TrainerSettings = instantiate(cfg.trainer)
+    previous = read_summary(run_dir)
+    if settings.resume and previous.get("status") == "finished":
+        print(f"[pet_seg] {run_dir} already finished; skipping (trainer.resume=true)")
+        return float(previous["best/val_dice"])
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    torch.manual_seed(settings.seed)  # before the model is built: same seed, same weights
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
+    datasets = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    params = sum(p.numel() for p in model.parameters())
+    last = run_dir / "checkpoints" / "last.pt"
+    run_id = (
+        load_checkpoint(last).get("wandb_run_id") if settings.resume and last.is_file() else None
+    )
+
+    summary: dict[str, Any] = {
+        "status": "running",
+        "name": job_name,
+        "model": cfg.model._target_,
+        "params": params,
+    }
+    write_summary(run_dir, summary)
+    wandb_run = instantiate(cfg.logger)(
+        run_dir=run_dir,
+        name=job_name,
+        config=resolved,
+        run_id=run_id,
+        group=cfg.logger.get("group") or group or cfg.name,
+    )
+    tracker = Tracker(run_dir, wandb_run)
+    exit_code = 1
+    try:
+        summary |= fit(
+            model,
+            instantiate(cfg.loss),
+            instantiate(cfg.optimizer),
+            instantiate(cfg.scheduler),
+            datasets,
+            instantiate(cfg.augmentation),
+            tracker,
+            run_dir,
+            settings,
+            extras={"config": resolved, "wandb_run_id": tracker.run_id},
+        )
+        test = test_best(model, instantiate(cfg.loss), datasets["test"], run_dir, settings)
+        write_per_image(run_dir / "test_results.csv", datasets["test"].names, test)
+        tracker.log_table(
+            "test/per_image",
+            ["name", "dice", "iou"],
+            list(zip(datasets["test"].names, test.dice.tolist(), test.iou.tolist(), strict=True)),
+        )
+        summary |= summary_of(test, "test") | {"status": "finished"}
+        tracker.log_summary(summary)
+        exit_code = 0
+        return float(summary["best/val_dice"])
+    except KeyboardInterrupt:
+        summary |= {"status": "interrupted", "error": "KeyboardInterrupt"}
+        raise
+    except Exception as err:
+        summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+        raise
+    finally:
+        write_summary(run_dir, summary)
+        tracker.finish(exit_code)
+
+
+def job_name(hydra_cfg: DictConfig, default: str) -> str:
+    """A run's display name: its values of the swept keys, e.g. ``model=unet,scheduler=cosine``.
+
+    Constant overrides (data root, epochs) would make every name of a sweep share a long
+    prefix, so in a multirun only keys swept on the command line or in
+    ``hydra.sweeper.params`` are kept.
+    """
+    overrides = list(hydra_cfg.overrides.task)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        sweep_dir = Path(hydra_cfg.runtime.output_dir).parent
+        sweep = OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task
+        parsed = OverridesParser.create().parse_overrides(list(sweep))
+        swept = {o.key_or_group for o in parsed if o.is_sweep_override()}
+        swept |= set(hydra_cfg.sweeper.get("params") or {})
+        overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept]
+    return ",".join(overrides) or default
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    return run(
+        cfg,
+        Path(hydra_cfg.runtime.output_dir),
+        job_name(hydra_cfg, cfg.name),
+        wandb_group(hydra_cfg, cfg.name),
+    )
+
+
+if __name__ == "__main__":
+    main()
