@@ -38,6 +38,12 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         raise
 
 
+def remove_stale_temp_files(folder: Path) -> None:
+    """Delete temp files that a kill during ``save_checkpoint`` left behind (never real ones)."""
+    for leftover in Path(folder).glob(".*.pt.*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a pet_seg checkpoint safely, with an error that names the file on any problem."""
     path = Path(path)

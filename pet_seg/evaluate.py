@@ -42,6 +42,7 @@ from pet_seg.inference import (
 )
 from pet_seg.metrics import pixel_counts
 from pet_seg.panels import draw_panels
+from pet_seg.paths import CONF_DIR
 from pet_seg.train import resolve_device
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ def run_evaluation(cfg: DictConfig, overrides: Sequence[Override]) -> dict[str, 
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> float:
     try:
         summary = run_evaluation(cfg, command_line_overrides())

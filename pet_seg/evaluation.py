@@ -12,11 +12,13 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from pet_seg.distributed import World, gather_rows, sum_across
 from pet_seg.metrics import dice_from_counts, iou_from_counts, pixel_counts, summarize
 from pet_seg.preprocess import prepare_batch
 
@@ -61,8 +63,14 @@ def evaluate(
     channels_last: bool = False,
     progress: bool = False,
     desc: str = "eval",
+    world: World | None = None,
 ) -> Evaluation:
-    """Loss (pixel mean over the split) and per-image counts, in loader order."""
+    """Loss (pixel mean over the split) and per-image counts, in dataset order.
+
+    Under DDP each rank scores its shard and the counts are gathered, so every rank returns the
+    whole split's result.
+    """
+    world = world or World()
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     counts, seen = [], 0
@@ -76,7 +84,10 @@ def evaluate(
         seen += len(x)
     if seen == 0:
         raise ValueError("cannot evaluate an empty split")
-    return Evaluation(loss=float(loss_sum) / seen, counts=torch.cat(counts).cpu())
+    # DDP: the sampler's padding repeats a few images in the loss; the counts are cut exactly.
+    totals = sum_across(torch.stack([loss_sum, loss_sum.new_tensor(seen)]), world)
+    rows = gather_rows(torch.cat(counts), world, total=len(loader.dataset))
+    return Evaluation(loss=float(totals[0] / totals[1]), counts=rows.cpu())
 
 
 def write_per_image(path: Path, names: Sequence[str], evaluation: Evaluation) -> None:
@@ -102,3 +113,18 @@ def summary_of(evaluation: Evaluation, prefix: str = "test") -> dict[str, float]
     out[f"{prefix}/iou_mean"] = float(evaluation.iou.mean())
     out[f"{prefix}/loss"] = evaluation.loss
     return out
+
+
+@torch.no_grad()
+def predict_masks(
+    model: nn.Module, dataset: Dataset, device: torch.device, count: int, precision: str = "32"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``count`` images as (B, H, W, 3) uint8, their truth and predicted (B, H, W)."""
+    samples = [dataset[i] for i in range(min(count, len(dataset)))]
+    images, masks = (torch.stack(group) for group in zip(*samples, strict=True))
+    x, _ = prepare_batch(images, masks, device)
+    model.eval()
+    with autocast(device, precision):
+        logits = model(x)  # (B, 1, H, W)
+    predictions = (logits.float() > 0).squeeze(1).to(torch.uint8).cpu().numpy()
+    return images.permute(0, 2, 3, 1).numpy(), masks.squeeze(1).numpy(), predictions

@@ -26,6 +26,7 @@ from pet_seg.checkpoint import CheckpointError
 from pet_seg.data import DataError
 from pet_seg.data.oxford_pet import as_hw, read_image
 from pet_seg.inference import load_model, predict_logits, resize_logits, training_size
+from pet_seg.paths import CONF_DIR
 from pet_seg.train import resolve_device
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def run_prediction(cfg: DictConfig) -> int:
     return written
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
     try:
         run_prediction(cfg)

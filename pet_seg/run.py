@@ -20,9 +20,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pet_seg.checkpoint import load_checkpoint
-from pet_seg.evaluation import summary_of, write_per_image
+from pet_seg.distributed import init_world
+from pet_seg.evaluation import Evaluation, summary_of, write_per_image
+from pet_seg.paths import CONF_DIR
 from pet_seg.tracking import Tracker
-from pet_seg.train import TrainerSettings, fit, test_best
+from pet_seg.train import TrainerSettings, fit, resolve_device, test_best
 
 SUMMARY_FILE = "summary.json"
 
@@ -51,7 +53,6 @@ def wandb_group(hydra_cfg: DictConfig, name: str) -> str:
 
 def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None) -> float:
     """Train and test one configuration in ``run_dir``; return the best validation Dice."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     settings: TrainerSettings = instantiate(cfg.trainer)
     previous = read_summary(run_dir)
     if settings.resume and previous.get("status") == "finished":
@@ -59,34 +60,24 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
         return float(previous["best/val_dice"])
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
+    world = init_world(resolve_device(settings.device).type)
     torch.manual_seed(settings.seed)  # before the model is built: same seed, same weights
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
     datasets = instantiate(cfg.data)
     model = instantiate(cfg.model)
-    params = sum(p.numel() for p in model.parameters())
-    last = run_dir / "checkpoints" / "last.pt"
-    run_id = (
-        load_checkpoint(last).get("wandb_run_id") if settings.resume and last.is_file() else None
-    )
-
     summary: dict[str, Any] = {
         "status": "running",
         "name": job_name,
         "model": cfg.model._target_,
-        "params": params,
+        "params": sum(p.numel() for p in model.parameters()),
     }
-    write_summary(run_dir, summary)
-    wandb_run = instantiate(cfg.logger)(
-        run_dir=run_dir,
-        name=job_name,
-        config=resolved,
-        run_id=run_id,
-        group=cfg.logger.get("group") or group or cfg.name,
-    )
-    tracker = Tracker(run_dir, wandb_run)
-    exit_code = 1
+    tracker = Tracker(None)
+    if world.is_main:  # under torchrun only rank 0 writes files and talks to W&B
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
+        write_summary(run_dir, summary)
+        tracker = Tracker(run_dir, _start_wandb(cfg, run_dir, job_name, group, resolved, settings))
     try:
         summary |= fit(
             model,
@@ -99,17 +90,12 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
             run_dir,
             settings,
             extras={"config": resolved, "wandb_run_id": tracker.run_id},
+            world=world,
         )
-        test = test_best(model, instantiate(cfg.loss), datasets["test"], run_dir, settings)
-        write_per_image(run_dir / "test_results.csv", datasets["test"].names, test)
-        tracker.log_table(
-            "test/per_image",
-            ["name", "dice", "iou"],
-            list(zip(datasets["test"].names, test.dice.tolist(), test.iou.tolist(), strict=True)),
-        )
+        test = test_best(model, instantiate(cfg.loss), datasets["test"], run_dir, settings, world)
         summary |= summary_of(test, "test") | {"status": "finished"}
-        tracker.log_summary(summary)
-        exit_code = 0
+        if world.is_main:
+            _record_test(run_dir, datasets["test"].names, test, tracker, summary)
         return float(summary["best/val_dice"])
     except KeyboardInterrupt:
         summary |= {"status": "interrupted", "error": "KeyboardInterrupt"}
@@ -118,8 +104,36 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
         summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}"}
         raise
     finally:
-        write_summary(run_dir, summary)
-        tracker.finish(exit_code)
+        if world.is_main:
+            write_summary(run_dir, summary)
+        tracker.finish(0 if summary["status"] == "finished" else 1)
+
+
+def _start_wandb(
+    cfg: DictConfig, run_dir: Path, name: str, group: str | None, resolved: Any, settings: Any
+) -> Any:
+    """The logger group's run, resuming the checkpoint's W&B run when ``trainer.resume``."""
+    last = run_dir / "checkpoints" / "last.pt"
+    run_id = (
+        load_checkpoint(last).get("wandb_run_id") if settings.resume and last.is_file() else None
+    )
+    return instantiate(cfg.logger)(
+        run_dir=run_dir,
+        name=name,
+        config=resolved,
+        run_id=run_id,
+        group=cfg.logger.get("group") or group or cfg.name,
+    )
+
+
+def _record_test(
+    run_dir: Path, names: list[str], test: Evaluation, tracker: Tracker, summary: dict[str, Any]
+) -> None:
+    """Per-image test results to CSV and W&B, and the Table-1 numbers to the W&B summary."""
+    write_per_image(run_dir / "test_results.csv", names, test)
+    rows = list(zip(names, test.dice.tolist(), test.iou.tolist(), strict=True))
+    tracker.log_table("test/per_image", ["name", "dice", "iou"], rows)
+    tracker.log_summary(summary)
 
 
 def job_name(hydra_cfg: DictConfig, default: str) -> str:
@@ -140,7 +154,7 @@ def job_name(hydra_cfg: DictConfig, default: str) -> str:
     return ",".join(overrides) or default
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     return run(

@@ -24,6 +24,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _step_of(line: str) -> float:
+    """A record's step; a line cut short by a kill counts as after every checkpoint."""
+    try:
+        return json.loads(line).get("step", 0)
+    except json.JSONDecodeError:
+        return math.inf
+
+
 def start_wandb(
     run_dir: Path,
     name: str,
@@ -74,10 +82,13 @@ def no_wandb(**_: Any) -> None:
 
 
 class Tracker:
-    """One run's metric sink: ``metrics.jsonl`` plus the optional W&B run."""
+    """One run's metric sink: ``metrics.jsonl`` plus the optional W&B run.
 
-    def __init__(self, run_dir: Path, wandb_run: Any | None = None) -> None:
-        self.path = Path(run_dir) / METRICS_FILE
+    ``run_dir=None`` makes a silent tracker, for the non-zero ranks of a DDP run.
+    """
+
+    def __init__(self, run_dir: Path | None, wandb_run: Any | None = None) -> None:
+        self.path = None if run_dir is None else Path(run_dir) / METRICS_FILE
         self.wandb_run = wandb_run
 
     @property
@@ -86,11 +97,25 @@ class Tracker:
 
     def log(self, record: Mapping[str, Any]) -> None:
         """Append one record (a step or an epoch) locally and to W&B."""
+        if self.path is None:
+            return
         line = json.dumps({key: _jsonable(value) for key, value in record.items()})
         with self.path.open("a") as handle:
             handle.write(line + "\n")
         if self.wandb_run is not None:
             self.wandb_run.log({k: v for k, v in record.items() if k != "kind"})
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records logged after ``step``: a resumed run re-logs them, without duplicates.
+
+        The file is rewritten whole (temp + rename), so a kill here loses nothing.
+        """
+        if self.path is None or not self.path.is_file():
+            return
+        kept = [line for line in self.path.read_text().splitlines() if _step_of(line) <= step]
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        tmp.replace(self.path)
 
     def log_summary(self, values: Mapping[str, Any]) -> None:
         if self.wandb_run is not None:

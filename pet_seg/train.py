@@ -3,8 +3,8 @@
 Functions take built objects (model, optimizer factory, scheduler spec, datasets, tracker) and a
 typed ``TrainerSettings``; only ``pet_seg.run`` reads the Hydra config. Randomness is a function
 of ``(seed, epoch)`` — the shuffle order comes from the sampler's ``set_epoch`` and augmentation
-is reseeded per epoch — so a run resumed from an epoch's checkpoint continues exactly as an
-uninterrupted one would.
+is reseeded per epoch — so a run resumed from a checkpoint continues exactly as an uninterrupted
+one would. Ctrl-C mid-epoch saves the position inside the epoch, too.
 """
 
 from __future__ import annotations
@@ -12,18 +12,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from pet_seg.augmentation import BatchAugment
-from pet_seg.checkpoint import load_checkpoint, save_checkpoint
-from pet_seg.evaluation import PRECISIONS, autocast, evaluate
+from pet_seg.checkpoint import load_checkpoint, remove_stale_temp_files, save_checkpoint
+from pet_seg.distributed import SINGLE_PROCESS, World, sum_across
+from pet_seg.evaluation import PRECISIONS, Evaluation, autocast, evaluate, predict_masks
 from pet_seg.metrics import dice_from_counts, pixel_counts
 from pet_seg.preprocess import prepare_batch
 from pet_seg.schedule import SchedulerSpec
@@ -41,7 +43,7 @@ class TrainerSettings:
     """The ``trainer`` config group; field names are the YAML keys."""
 
     epochs: int = 50
-    batch_size: int = 32
+    batch_size: int = 32  # global: split evenly across ranks under torchrun
     eval_batch_size: int | None = None
     device: str = "auto"
     seed: int = 0
@@ -66,10 +68,24 @@ class TrainerSettings:
                 raise ValueError(f"trainer.{key} must be >= 1, got {getattr(self, key)}")
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → the first CUDA device if there is one, else the CPU."""
+@dataclass
+class EpochState:
+    """Running sums of one training epoch; saved on Ctrl-C so the epoch can be finished later."""
+
+    start_step: int = 0  # global optimizer step when the epoch began
+    steps: int = 0
+    batches: int = 0
+    loss_sum: float = 0.0
+    dice_sum: float = 0.0
+    seen: int = 0
+    skipped: int = 0
+    augment_rng: torch.Tensor | None = field(default=None, repr=False)
+
+
+def resolve_device(name: str, world: World = SINGLE_PROCESS) -> torch.device:
+    """``auto`` → this rank's CUDA device if there is one, else the CPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
@@ -78,25 +94,27 @@ def make_loader(
     batch_size: int,
     *,
     shuffle: bool,
-    seed: int,
-    num_workers: int,
+    settings: TrainerSettings,
+    world: World = SINGLE_PROCESS,
     drop_last: bool = False,
-    device: torch.device | None = None,
 ) -> DataLoader:
     """A loader whose order is a function of (seed, epoch) via ``sampler.set_epoch``.
 
-    DistributedSampler with one replica is a seeded shuffler that already speaks the DDP
-    protocol, so single- and multi-process runs share this code.
+    DistributedSampler is also the single-process shuffler, so both share one code path: with
+    N ranks each takes every N-th item of the same permutation and a per-rank batch of
+    ``batch_size / N``, which makes the global batch the one a single process would see.
     """
-    sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed)
+    sampler = DistributedSampler(
+        dataset, num_replicas=world.size, rank=world.rank, shuffle=shuffle, seed=settings.seed
+    )
     return DataLoader(
         dataset,
-        batch_size=batch_size,
+        batch_size=max(1, batch_size // world.size),
         sampler=sampler,
-        num_workers=num_workers,
+        num_workers=settings.num_workers,
         drop_last=drop_last,
-        pin_memory=device is not None and device.type == "cuda",
-        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=settings.num_workers > 0,
     )
 
 
@@ -108,26 +126,29 @@ def train_one_epoch(
     device: torch.device,
     *,
     epoch: int,
-    step: int,
+    state: EpochState,
     schedule: SchedulerSpec,
     scheduler: Any,
     scaler: torch.amp.GradScaler,
     augment: BatchAugment,
     tracker: Tracker,
     settings: TrainerSettings,
-) -> tuple[dict[str, float], int]:
-    """One pass over the training split; logs every optimizer step, returns epoch means."""
+) -> None:
+    """One pass over the training split from batch ``state.batches`` on, accumulating ``state``."""
     model.train()
-    loss_sum, dice_sum, seen, skipped = 0.0, 0.0, 0, 0
     bar = tqdm(
         loader, desc=f"epoch {epoch}", leave=False, disable=None if settings.progress else True
     )
-    for images, masks in bar:
+    for index, (images, masks) in enumerate(bar):
+        if index < state.batches:  # finished before an interruption
+            continue
         x, y = prepare_batch(images, masks, device, augment, settings.channels_last)
         with autocast(device, settings.precision):
             logits = model(x)  # (B, 1, H, W)
         loss = criterion(logits.float(), y)
         loss_value = loss.item()
+        state.batches += 1
+        step = state.start_step + state.steps
         if not math.isfinite(loss_value):
             where = f"epoch {epoch}, step {step + 1}"
             if settings.nonfinite == "stop":
@@ -136,13 +157,13 @@ def train_one_epoch(
                     "last good epoch). Lower optimizer.lr, use trainer.precision=32, or set "
                     "trainer.nonfinite=skip to drop such batches."
                 )
-            skipped += 1
+            state.skipped += 1
             tracker.log(
                 {
                     "kind": "warning",
                     "epoch": epoch,
                     "step": step,
-                    "message": f"non-finite loss at {where}, batch skipped",
+                    "message": f"non-finite loss at {where}; batch skipped",
                 }
             )
             continue
@@ -151,11 +172,12 @@ def train_one_epoch(
         scaler.step(optimizer)
         scaler.update()
         schedule.after_batch(scheduler)
+        state.steps += 1
         step += 1
         batch_dice = dice_from_counts(pixel_counts(logits.detach().float(), y))  # (B,)
-        loss_sum += loss_value * len(x)
-        dice_sum += float(batch_dice.sum())
-        seen += len(x)
+        state.loss_sum += loss_value * len(x)
+        state.dice_sum += float(batch_dice.sum())
+        state.seen += len(x)
         tracker.log(
             {
                 "kind": "step",
@@ -167,42 +189,6 @@ def train_one_epoch(
             }
         )
         bar.set_postfix(loss=f"{loss_value:.4f}")
-    if seen == 0:
-        raise NonFiniteLossError(f"every batch of epoch {epoch} had a non-finite loss")
-    return {
-        "train/loss": loss_sum / seen,
-        "train/dice": dice_sum / seen,
-        "train/skipped": skipped,
-        "images": seen,
-    }, step
-
-
-@torch.no_grad()
-def log_val_samples(
-    model: nn.Module,
-    val_set: Dataset,
-    device: torch.device,
-    tracker: Tracker,
-    epoch: int,
-    settings: TrainerSettings,
-) -> None:
-    """The first ``num_samples`` validation images with truth and prediction overlays (W&B)."""
-    images, masks = map(
-        torch.stack,
-        zip(*(val_set[i] for i in range(min(settings.num_samples, len(val_set)))), strict=True),
-    )
-    x, _ = prepare_batch(images, masks, device, channels_last=settings.channels_last)
-    model.eval()
-    with autocast(device, settings.precision):
-        logits = model(x)  # (B, 1, H, W)
-    predictions = (logits.float() > 0).squeeze(1).to(torch.uint8).cpu().numpy()
-    tracker.log_masks(
-        "val/samples",
-        epoch,
-        images.permute(0, 2, 3, 1).numpy(),
-        masks.squeeze(1).numpy(),
-        predictions,
-    )
 
 
 def _restore(
@@ -211,8 +197,8 @@ def _restore(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     scaler: torch.amp.GradScaler,
-) -> dict[str, Any]:
-    """Load ``last.pt`` into the live objects; return its progress counters."""
+) -> tuple[dict[str, Any], EpochState | None]:
+    """Load ``last.pt`` into the live objects; return its progress and any unfinished epoch."""
     state = load_checkpoint(path)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
@@ -221,7 +207,8 @@ def _restore(
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["rng"]["torch"])
-    return state["progress"]
+    partial = state.get("partial")
+    return state["progress"], EpochState(**partial) if partial else None
 
 
 def fit(
@@ -235,25 +222,29 @@ def fit(
     run_dir: Path,
     settings: TrainerSettings,
     extras: Mapping[str, Any] | None = None,
+    world: World = SINGLE_PROCESS,
 ) -> dict[str, Any]:
     """Train for ``settings.epochs``, keeping ``checkpoints/last.pt`` and ``best.pt`` (val Dice).
 
     ``extras`` (resolved config, W&B run id) go into every checkpoint so evaluation and resume
     need nothing but the file. Returns the training part of the run summary.
     """
-    device = resolve_device(settings.device)
+    device = resolve_device(settings.device, world)
     train_set, val_set = datasets["train"], datasets["val"]
     if settings.batch_size > len(train_set):
         raise ValueError(
             f"trainer.batch_size={settings.batch_size} is larger than the training split "
             f"({len(train_set)} images); lower trainer.batch_size or use more data."
         )
-    loader_args = dict(seed=settings.seed, num_workers=settings.num_workers, device=device)
     train_loader = make_loader(
-        train_set, settings.batch_size, shuffle=True, drop_last=True, **loader_args
+        train_set, settings.batch_size, shuffle=True, settings=settings, world=world, drop_last=True
     )
     val_loader = make_loader(
-        val_set, settings.eval_batch_size or settings.batch_size, shuffle=False, **loader_args
+        val_set,
+        settings.eval_batch_size or settings.batch_size,
+        shuffle=False,
+        settings=settings,
+        world=world,
     )
 
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
@@ -263,7 +254,12 @@ def fit(
     scaler = torch.amp.GradScaler(
         device.type, enabled=settings.precision == "16-mixed" and device.type == "cuda"
     )
-    net = torch.compile(model) if settings.compile else model
+    net = (
+        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if world.distributed
+        else model
+    )
+    net = torch.compile(net) if settings.compile else net
 
     ckpt_dir = Path(run_dir) / "checkpoints"
     progress = {
@@ -275,44 +271,89 @@ def fit(
         "train_seconds": 0.0,
         "train_images": 0,
     }
-    if settings.resume and (ckpt_dir / "last.pt").is_file():
-        progress = _restore(ckpt_dir / "last.pt", model, optimizer, scheduler, scaler)
+    partial = None
+    if settings.resume:
+        remove_stale_temp_files(ckpt_dir)
+        if (ckpt_dir / "last.pt").is_file():
+            progress, partial = _restore(ckpt_dir / "last.pt", model, optimizer, scheduler, scaler)
+        tracker.truncate_after(progress["step"])  # forget what was logged after the checkpoint
+
+    def checkpoint(name: str, **more: Any) -> None:
+        if world.is_main:
+            save_checkpoint(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": None if scheduler is None else scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": {"torch": torch.get_rng_state()},
+                    "progress": dict(progress),
+                    **dict(extras or {}),
+                    **more,
+                },
+                ckpt_dir / name,
+            )
 
     for epoch in range(progress["epoch"] + 1, settings.epochs + 1):
         train_loader.sampler.set_epoch(epoch)
-        augment.reseed(settings.seed * 100_003 + epoch)
+        state, partial = partial or EpochState(start_step=progress["step"]), None
+        if state.augment_rng is None:  # a fresh epoch: its own augmentation stream, per rank
+            augment.reseed((settings.seed * 100_003 + epoch) * 64 + world.rank)
+        else:
+            augment.generator.set_state(state.augment_rng)
         lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
         started = time.perf_counter()
-        train, progress["step"] = train_one_epoch(
+        try:
+            train_one_epoch(
+                net,
+                criterion,
+                optimizer,
+                train_loader,
+                device,
+                epoch=epoch,
+                state=state,
+                schedule=schedule,
+                scheduler=scheduler,
+                scaler=scaler,
+                augment=augment,
+                tracker=tracker,
+                settings=settings,
+            )
+        except KeyboardInterrupt:
+            state.augment_rng = augment.generator.get_state()
+            progress["step"] = state.start_step + state.steps
+            checkpoint("last.pt", partial=asdict(state))
+            raise
+        progress["step"] = state.start_step + state.steps
+        train_seconds = time.perf_counter() - started
+        sums = sum_across(
+            torch.tensor(
+                [state.loss_sum, state.dice_sum, state.seen], dtype=torch.float64, device=device
+            ),
+            world,
+        ).tolist()
+        if sums[2] == 0:
+            raise NonFiniteLossError(f"every batch of epoch {epoch} had a non-finite loss")
+        val = evaluate(
             net,
             criterion,
-            optimizer,
-            train_loader,
+            val_loader,
             device,
-            epoch=epoch,
-            step=progress["step"],
-            schedule=schedule,
-            scheduler=scheduler,
-            scaler=scaler,
-            augment=augment,
-            tracker=tracker,
-            settings=settings,
-        )
-        train_seconds = time.perf_counter() - started
-        val = evaluate(
-            net, criterion, val_loader, device, settings.precision, settings.channels_last
+            settings.precision,
+            settings.channels_last,
+            world=world,
         )
         record = {
             "kind": "epoch",
             "epoch": epoch,
             "step": progress["step"],
             "lr": lr,
-            "train/loss": train["train/loss"],
-            "train/dice": train["train/dice"],
+            "train/loss": sums[0] / sums[2],
+            "train/dice": sums[1] / sums[2],
             "val/loss": val.loss,
             "val/dice": val.mean_dice,
             "time/epoch_s": time.perf_counter() - started,
-            "time/train_images_per_s": train["images"] / train_seconds,
+            "time/train_images_per_s": sums[2] / train_seconds,
         }
         schedule.after_epoch(scheduler, record)
         tracker.log(record)
@@ -321,26 +362,22 @@ def fit(
             and settings.sample_every
             and (epoch % settings.sample_every == 0 or epoch == settings.epochs)
         ):
-            log_val_samples(net, val_set, device, tracker, epoch, settings)
+            tracker.log_masks(
+                "val/samples",
+                epoch,
+                *predict_masks(net, val_set, device, settings.num_samples, settings.precision),
+            )
 
         progress.update(
             epoch=epoch,
             train_time_s=progress["train_time_s"] + record["time/epoch_s"],
             train_seconds=progress["train_seconds"] + train_seconds,
-            train_images=progress["train_images"] + train["images"],
+            train_images=progress["train_images"] + int(sums[2]),
         )
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": {"torch": torch.get_rng_state()},
-            **dict(extras or {}),
-        }
         if val.mean_dice > progress["best_val_dice"]:
             progress.update(best_val_dice=val.mean_dice, best_epoch=epoch)
-            save_checkpoint({**state, "progress": dict(progress)}, ckpt_dir / "best.pt")
-        save_checkpoint({**state, "progress": dict(progress)}, ckpt_dir / "last.pt")
+            checkpoint("best.pt")
+        checkpoint("last.pt")
 
     return {
         "epochs": progress["epoch"],
@@ -357,18 +394,18 @@ def test_best(
     test_set: Dataset,
     run_dir: Path,
     settings: TrainerSettings,
-) -> Any:
+    world: World = SINGLE_PROCESS,
+) -> Evaluation:
     """Evaluate ``checkpoints/best.pt`` (best validation Dice) on the test split, per image."""
-    device = resolve_device(settings.device)
+    device = resolve_device(settings.device, world)
     model.load_state_dict(load_checkpoint(Path(run_dir) / "checkpoints" / "best.pt")["model"])
     model.to(device)
     loader = make_loader(
         test_set,
         settings.eval_batch_size or settings.batch_size,
         shuffle=False,
-        seed=settings.seed,
-        num_workers=settings.num_workers,
-        device=device,
+        settings=settings,
+        world=world,
     )
     return evaluate(
         model,
@@ -379,4 +416,5 @@ def test_best(
         settings.channels_last,
         progress=settings.progress,
         desc="test",
+        world=world,
     )

@@ -8,10 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from tiny import CONF, tiny_overrides
 
+from pet_seg.checkpoint import load_checkpoint
 from pet_seg.run import run
+from pet_seg.train import NonFiniteLossError
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCH_KEYS = {"epoch", "step", "lr", "train/loss", "train/dice", "val/loss", "val/dice"}
@@ -118,3 +121,36 @@ def test_best_checkpoint_is_the_best_validation_epoch(tmp_path):
     with (tmp_path / "run" / "test_results.csv").open() as handle:
         dice = [float(r["dice"]) for r in csv.DictReader(handle)]
     assert summary["test/dice_mean"] == pytest.approx(sum(dice) / len(dice), abs=1e-6)
+
+
+class NanOnTrainingCall(torch.nn.BCEWithLogitsLoss):
+    """BCE that returns NaN on the 12th training batch (epoch 2, batch 3 of 9)."""
+
+    calls = 0
+
+    def forward(self, logits, target):
+        if logits.requires_grad:
+            type(self).calls += 1
+            if type(self).calls == 12:
+                return logits.sum() * float("nan")
+        return super().forward(logits, target)
+
+
+@pytest.mark.parametrize("mode", ["stop", "skip"])
+def test_non_finite_loss_stops_naming_the_step_or_skips_the_batch(mode, tmp_path):
+    NanOnTrainingCall.calls = 0
+    cfg = _tiny_cfg(
+        tmp_path / "data", f"trainer.nonfinite={mode}", "loss._target_=test_run.NanOnTrainingCall"
+    )
+    if mode == "stop":
+        with pytest.raises(NonFiniteLossError, match="epoch 2, step 12"):
+            run(cfg, tmp_path / "run", "run")
+        summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+        assert summary["status"] == "failed" and "step 12" in summary["error"]
+        last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+        assert last["progress"]["epoch"] == 1  # the last good epoch is kept
+    else:
+        run(cfg, tmp_path / "run", "run")
+        warnings = _records(tmp_path / "run", "warning")
+        assert len(warnings) == 1 and "step 12" in warnings[0]["message"]
+        assert len(_records(tmp_path / "run", "step")) == 17

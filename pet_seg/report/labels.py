@@ -69,11 +69,15 @@ def differing_keys(runs: Sequence[Run]) -> list[str]:
 def common_overrides(runs: Sequence[Run]) -> list[str]:
     """``key=value`` for override keys every run shares with the same value."""
     differing = set(differing_keys(runs))
-    return [
-        f"{key}={effective_value(runs[0], key)}"
-        for key in override_keys(runs)
-        if key not in differing
-    ] if runs else []
+    return (
+        [
+            f"{key}={effective_value(runs[0], key)}"
+            for key in override_keys(runs)
+            if key not in differing
+        ]
+        if runs
+        else []
+    )
 
 
 def _seed(run: Run) -> int | None:

@@ -153,7 +153,9 @@ def load_run(folder: Path) -> Run:
     """Read one run folder; never raises for missing or damaged files."""
     hydra = _read_yaml(folder / ".hydra" / "hydra.yaml", {}).get("hydra", {}) or {}
     runtime = hydra.get("runtime", {}) or {}
-    config = _read_yaml(folder / "config.yaml", {}) or _read_yaml(folder / ".hydra" / "config.yaml", {})
+    config = _read_yaml(folder / "config.yaml", {}) or _read_yaml(
+        folder / ".hydra" / "config.yaml", {}
+    )
     summary = _read_json(folder / SUMMARY_FILE)
     epochs, steps = read_metrics(folder / METRICS_FILE)
     test = read_test_results(folder / TEST_FILE)

@@ -70,10 +70,15 @@ def run_values(run: Run) -> dict[str, float | None]:
         "train_time_s": sum(epoch_times) if run.epochs else None,
         "train_images_per_s": float(np.mean(speeds)) if speeds else None,
     }
-    for key, summary_key in (("best_val_dice", "best/val_dice"), ("epochs", "epochs"),
-                             ("train_time_s", "train_time_s"),
-                             ("train_images_per_s", "train_images_per_s")):
-        values[key] = _finite(s.get(summary_key)) if s.get(summary_key) is not None else fallback[key]
+    for key, summary_key in (
+        ("best_val_dice", "best/val_dice"),
+        ("epochs", "epochs"),
+        ("train_time_s", "train_time_s"),
+        ("train_images_per_s", "train_images_per_s"),
+    ):
+        values[key] = (
+            _finite(s.get(summary_key)) if s.get(summary_key) is not None else fallback[key]
+        )
     values["params"] = _finite(s.get("params"))
     return values
 
@@ -144,7 +149,10 @@ def write_group_csv(path: Path, groups: Sequence[Sequence[Run]], label_keys: Seq
             row: list[Any] = [first.label, *(effective_value(first, k) for k in label_keys)]
             row += [first.status, len(group), ";".join(str(r.seed) for r in group)]
             row += [_csv(means[c.key]) for c in COLUMNS] + [_csv(stds[c.key]) for c in COLUMNS]
-            row += [";".join(str(r.path) for r in group), "; ".join(r.note for r in group if r.note)]
+            row += [
+                ";".join(str(r.path) for r in group),
+                "; ".join(r.note for r in group if r.note),
+            ]
             writer.writerow(row)
 
 
@@ -155,8 +163,16 @@ def write_runs_csv(path: Path, runs: Sequence[Run]) -> None:
         writer.writerow(["label", "seed", "status", *(c.key for c in COLUMNS), "folder", "note"])
         for run in runs:
             values = run_values(run)
-            writer.writerow([run.label, run.seed, run.status,
-                             *(_csv(values[c.key]) for c in COLUMNS), run.path, run.note])
+            writer.writerow(
+                [
+                    run.label,
+                    run.seed,
+                    run.status,
+                    *(_csv(values[c.key]) for c in COLUMNS),
+                    run.path,
+                    run.note,
+                ]
+            )
 
 
 def _csv(value: float | None) -> str:
