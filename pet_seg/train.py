@@ -19,16 +19,17 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pet_seg.augmentation import BatchAugment
 from pet_seg.checkpoint import load_checkpoint, remove_stale_temp_files, save_checkpoint
 from pet_seg.distributed import SINGLE_PROCESS, World, sum_across
-from pet_seg.evaluation import PRECISIONS, Evaluation, autocast, evaluate, predict_masks
+from pet_seg.evaluation import Evaluation, autocast, evaluate, predict_masks
 from pet_seg.metrics import dice_from_counts, pixel_counts
 from pet_seg.preprocess import prepare_batch
 from pet_seg.schedule import SchedulerSpec
+from pet_seg.settings import TrainerSettings, make_loader, resolve_device
 from pet_seg.tracking import Tracker
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -36,36 +37,6 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN/inf loss and ``trainer.nonfinite=stop``."""
-
-
-@dataclass
-class TrainerSettings:
-    """The ``trainer`` config group; field names are the YAML keys."""
-
-    epochs: int = 50
-    batch_size: int = 32  # global: split evenly across ranks under torchrun
-    eval_batch_size: int | None = None
-    device: str = "auto"
-    seed: int = 0
-    num_workers: int = 0
-    num_threads: int | None = None
-    precision: str = "32"
-    channels_last: bool = False
-    compile: bool = False
-    progress: bool = True
-    nonfinite: str = "stop"
-    resume: bool = False
-    sample_every: int = 5  # epochs between W&B mask overlays of validation images (0 = never)
-    num_samples: int = 4
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"trainer.precision={self.precision!r}: use one of {list(PRECISIONS)}")
-        if self.nonfinite not in ("stop", "skip"):
-            raise ValueError(f"trainer.nonfinite={self.nonfinite!r}: use 'stop' or 'skip'")
-        for key in ("epochs", "batch_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"trainer.{key} must be >= 1, got {getattr(self, key)}")
 
 
 @dataclass
@@ -80,42 +51,6 @@ class EpochState:
     seen: int = 0
     skipped: int = 0
     augment_rng: torch.Tensor | None = field(default=None, repr=False)
-
-
-def resolve_device(name: str, world: World = SINGLE_PROCESS) -> torch.device:
-    """``auto`` → this rank's CUDA device if there is one, else the CPU."""
-    if name == "auto":
-        return torch.device(f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    settings: TrainerSettings,
-    world: World = SINGLE_PROCESS,
-    drop_last: bool = False,
-) -> DataLoader:
-    """A loader whose order is a function of (seed, epoch) via ``sampler.set_epoch``.
-
-    DistributedSampler is also the single-process shuffler, so both share one code path: with
-    N ranks each takes every N-th item of the same permutation and a per-rank batch of
-    ``batch_size / N``, which makes the global batch the one a single process would see.
-    """
-    sampler = DistributedSampler(
-        dataset, num_replicas=world.size, rank=world.rank, shuffle=shuffle, seed=settings.seed
-    )
-    return DataLoader(
-        dataset,
-        batch_size=max(1, batch_size // world.size),
-        sampler=sampler,
-        num_workers=settings.num_workers,
-        drop_last=drop_last,
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=settings.num_workers > 0,
-    )
 
 
 def train_one_epoch(
@@ -211,6 +146,64 @@ def _restore(
     return state["progress"], EpochState(**partial) if partial else None
 
 
+@dataclass
+class Machinery:
+    """What ``fit`` builds around the model: device, loaders, optimizer, scheduler, scaler."""
+
+    device: torch.device
+    train_loader: DataLoader
+    val_loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    net: nn.Module  # the model as trained: maybe DDP-wrapped and compiled
+
+
+def build_machinery(
+    model: nn.Module,
+    optimizer_factory: OptimizerFactory,
+    schedule: SchedulerSpec,
+    datasets: Mapping[str, Dataset],
+    settings: TrainerSettings,
+    world: World,
+) -> Machinery:
+    """Move the model to its device and build everything whose size depends on the data."""
+    device = resolve_device(settings.device, world)
+    train_set = datasets["train"]
+    if settings.batch_size > len(train_set):
+        raise ValueError(
+            f"trainer.batch_size={settings.batch_size} is larger than the training split "
+            f"({len(train_set)} images); lower trainer.batch_size or use more data."
+        )
+    train_loader = make_loader(
+        train_set, settings.batch_size, shuffle=True, settings=settings, world=world, drop_last=True
+    )
+    val_loader = make_loader(
+        datasets["val"],
+        settings.eval_batch_size or settings.batch_size,
+        shuffle=False,
+        settings=settings,
+        world=world,
+    )
+    model.to(
+        device=device,
+        memory_format=torch.channels_last if settings.channels_last else torch.contiguous_format,
+    )
+    optimizer = optimizer_factory(model.parameters())
+    scheduler = schedule.build(optimizer, total_steps=settings.epochs * len(train_loader))
+    scaler = torch.amp.GradScaler(
+        device.type, enabled=settings.precision == "16-mixed" and device.type == "cuda"
+    )
+    net = model
+    if world.distributed:
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if settings.compile:
+        net = torch.compile(net)
+    return Machinery(device, train_loader, val_loader, optimizer, scheduler, scaler, net)
+
+
 def fit(
     model: nn.Module,
     criterion: nn.Module,
@@ -229,38 +222,7 @@ def fit(
     ``extras`` (resolved config, W&B run id) go into every checkpoint so evaluation and resume
     need nothing but the file. Returns the training part of the run summary.
     """
-    device = resolve_device(settings.device, world)
-    train_set, val_set = datasets["train"], datasets["val"]
-    if settings.batch_size > len(train_set):
-        raise ValueError(
-            f"trainer.batch_size={settings.batch_size} is larger than the training split "
-            f"({len(train_set)} images); lower trainer.batch_size or use more data."
-        )
-    train_loader = make_loader(
-        train_set, settings.batch_size, shuffle=True, settings=settings, world=world, drop_last=True
-    )
-    val_loader = make_loader(
-        val_set,
-        settings.eval_batch_size or settings.batch_size,
-        shuffle=False,
-        settings=settings,
-        world=world,
-    )
-
-    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
-    model.to(device=device, memory_format=memory_format)
-    optimizer = optimizer_factory(model.parameters())
-    scheduler = schedule.build(optimizer, total_steps=settings.epochs * len(train_loader))
-    scaler = torch.amp.GradScaler(
-        device.type, enabled=settings.precision == "16-mixed" and device.type == "cuda"
-    )
-    net = (
-        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        if world.distributed
-        else model
-    )
-    net = torch.compile(net) if settings.compile else net
-
+    m = build_machinery(model, optimizer_factory, schedule, datasets, settings, world)
     ckpt_dir = Path(run_dir) / "checkpoints"
     progress = {
         "epoch": 0,
@@ -275,104 +237,102 @@ def fit(
     if settings.resume:
         remove_stale_temp_files(ckpt_dir)
         if (ckpt_dir / "last.pt").is_file():
-            progress, partial = _restore(ckpt_dir / "last.pt", model, optimizer, scheduler, scaler)
+            progress, partial = _restore(
+                ckpt_dir / "last.pt", model, m.optimizer, m.scheduler, m.scaler
+            )
         tracker.truncate_after(progress["step"])  # forget what was logged after the checkpoint
 
     def checkpoint(name: str, **more: Any) -> None:
         if world.is_main:
+            state = {
+                "model": model.state_dict(),
+                "optimizer": m.optimizer.state_dict(),
+                "scheduler": None if m.scheduler is None else m.scheduler.state_dict(),
+                "scaler": m.scaler.state_dict(),
+                "rng": {"torch": torch.get_rng_state()},
+            }
             save_checkpoint(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": None if scheduler is None else scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": {"torch": torch.get_rng_state()},
-                    "progress": dict(progress),
-                    **dict(extras or {}),
-                    **more,
-                },
-                ckpt_dir / name,
+                state | {"progress": dict(progress), **dict(extras or {}), **more}, ckpt_dir / name
             )
 
     for epoch in range(progress["epoch"] + 1, settings.epochs + 1):
-        train_loader.sampler.set_epoch(epoch)
+        m.train_loader.sampler.set_epoch(epoch)
         state, partial = partial or EpochState(start_step=progress["step"]), None
         if state.augment_rng is None:  # a fresh epoch: its own augmentation stream, per rank
             augment.reseed((settings.seed * 100_003 + epoch) * 64 + world.rank)
         else:
             augment.generator.set_state(state.augment_rng)
-        lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
+        lr = m.optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
         started = time.perf_counter()
         try:
             train_one_epoch(
-                net,
+                m.net,
                 criterion,
-                optimizer,
-                train_loader,
-                device,
+                m.optimizer,
+                m.train_loader,
+                m.device,
                 epoch=epoch,
                 state=state,
                 schedule=schedule,
-                scheduler=scheduler,
-                scaler=scaler,
+                scheduler=m.scheduler,
+                scaler=m.scaler,
                 augment=augment,
                 tracker=tracker,
                 settings=settings,
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # keep the position inside the epoch, then stop
             state.augment_rng = augment.generator.get_state()
             progress["step"] = state.start_step + state.steps
             checkpoint("last.pt", partial=asdict(state))
             raise
-        progress["step"] = state.start_step + state.steps
         train_seconds = time.perf_counter() - started
-        sums = sum_across(
+        loss_sum, dice_sum, seen = sum_across(
             torch.tensor(
-                [state.loss_sum, state.dice_sum, state.seen], dtype=torch.float64, device=device
+                [state.loss_sum, state.dice_sum, state.seen], dtype=torch.float64, device=m.device
             ),
             world,
         ).tolist()
-        if sums[2] == 0:
+        if seen == 0:
             raise NonFiniteLossError(f"every batch of epoch {epoch} had a non-finite loss")
         val = evaluate(
-            net,
+            m.net,
             criterion,
-            val_loader,
-            device,
+            m.val_loader,
+            m.device,
             settings.precision,
             settings.channels_last,
             world=world,
         )
+        progress["step"] = state.start_step + state.steps
         record = {
             "kind": "epoch",
             "epoch": epoch,
             "step": progress["step"],
             "lr": lr,
-            "train/loss": sums[0] / sums[2],
-            "train/dice": sums[1] / sums[2],
+            "train/loss": loss_sum / seen,
+            "train/dice": dice_sum / seen,
             "val/loss": val.loss,
             "val/dice": val.mean_dice,
             "time/epoch_s": time.perf_counter() - started,
-            "time/train_images_per_s": sums[2] / train_seconds,
+            "time/train_images_per_s": seen / train_seconds,
         }
-        schedule.after_epoch(scheduler, record)
+        schedule.after_epoch(m.scheduler, record)
         tracker.log(record)
         if (
             tracker.wants_images
             and settings.sample_every
             and (epoch % settings.sample_every == 0 or epoch == settings.epochs)
         ):
-            tracker.log_masks(
-                "val/samples",
-                epoch,
-                *predict_masks(net, val_set, device, settings.num_samples, settings.precision),
+            samples = predict_masks(
+                m.net, datasets["val"], m.device, settings.num_samples, settings.precision
             )
+            tracker.log_masks("val/samples", epoch, *samples)
 
         progress.update(
             epoch=epoch,
             train_time_s=progress["train_time_s"] + record["time/epoch_s"],
             train_seconds=progress["train_seconds"] + train_seconds,
-            train_images=progress["train_images"] + int(sums[2]),
+            train_images=progress["train_images"] + int(seen),
         )
         if val.mean_dice > progress["best_val_dice"]:
             progress.update(best_val_dice=val.mean_dice, best_epoch=epoch)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pet_seg.metrics import summarize
+from pet_seg.report.labels import effective_value
 from pet_seg.report.runs import Run
 
 # Agreement expected between summary.json and the 6-decimal test_results.csv.
@@ -135,8 +136,6 @@ def write_group_csv(path: Path, groups: Sequence[Sequence[Run]], label_keys: Seq
 
     ``<column>_seed_std`` holds the sample std over a seed group (empty for a single run).
     """
-    from pet_seg.report.labels import effective_value  # local: labels imports runs only
-
     header = ["label", *label_keys, "status", "runs", "seeds"]
     header += [c.key for c in COLUMNS] + [f"{c.key}_seed_std" for c in COLUMNS]
     header += ["folders", "note"]
