@@ -1,6 +1,6 @@
 """Download Oxford-IIIT Pet (images + trimaps, ~800 MB) into the layout the loader reads.
 
-    python scripts/download_data.py [--root data/oxford-iiit-pet]
+python scripts/download_data.py [--root data/oxford-iiit-pet]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Generate the synthetic pets dataset in the official Oxford-IIIT Pet layout.
 
-    python scripts/make_synthetic.py [--root data/synthetic-pet] [--num-trainval 300]
-        [--num-test 100] [--seed 0] [--min-size 96] [--max-size 192]
+python scripts/make_synthetic.py [--root data/synthetic-pet] [--num-trainval 300]
+    [--num-test 100] [--seed 0] [--min-size 96] [--max-size 192]
 """
 
 from __future__ import annotations

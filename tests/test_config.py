@@ -97,18 +97,35 @@ def test_trainer_builds_and_validates():
         TrainerSettings(precision="fp8")
 
 
-@pytest.mark.parametrize("option", _options("experiment"))
-def test_experiments_compose_with_sweeps(option):
+def _with_hydra(*overrides: str):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=[f"experiment={option}"], return_hydra_config=True)
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+@pytest.mark.parametrize("option", _options("experiment"))
+def test_experiments_compose_as_ready_sweeps(option):
+    cfg = _with_hydra(f"experiment={option}")
     assert cfg.name == option
-    params = cfg.hydra.sweeper.params
-    assert "model" in params and set(params.model.split(",")) == {"unet", "resnet34_unet"}
+    assert cfg.hydra.sweeper.params, f"experiment={option} sweeps nothing"
+
+
+@pytest.mark.parametrize(
+    ("option", "swept"),
+    [
+        ("architecture", {"model"}),
+        ("augmentation_ablation", {"model", "augmentation"}),
+        ("scheduler_ablation", {"model", "scheduler"}),
+        ("quickstart", {"model", "scheduler"}),
+    ],
+)
+def test_the_reports_comparisons_sweep_what_they_compare(option, swept):
+    params = _with_hydra(f"experiment={option}").hydra.sweeper.params
+    assert set(params) == swept
+    assert set(params.model.split(",")) == {"unet", "resnet34_unet"}
 
 
 def test_quickstart_is_the_headline_sweep_on_synthetic_data():
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=["experiment=quickstart"], return_hydra_config=True)
+    cfg = _with_hydra("experiment=quickstart")
     assert cfg.data._target_ == "pet_seg.data.load_synthetic_splits"
     assert cfg.hydra.sweeper.params.scheduler == "cosine,onecycle"
     assert cfg.model.base_channels == 64  # full-width models, small images

@@ -5,7 +5,6 @@ augmentation and normalisation happen on the batch (see ``pet_seg.preprocess``).
 """
 
 from pet_seg.data.cache import CachedPetSegmentation, build_cache
-from pet_seg.data.check import check_dataset
 from pet_seg.data.download import download_oxford_pet
 from pet_seg.data.oxford_pet import (
     DataError,
@@ -17,6 +16,7 @@ from pet_seg.data.oxford_pet import (
 )
 from pet_seg.data.splits import load_splits, load_synthetic_splits
 from pet_seg.data.synthetic import ensure_synthetic, generate_synthetic
+from pet_seg.data.validate import check_dataset
 
 __all__ = [
     "CachedPetSegmentation",

@@ -137,7 +137,9 @@ def read_trimap(path: Path) -> Image.Image:
         raise DataError(f"{path}: cannot decode trimap ({err}); re-extract it.") from err
 
 
-def size_mismatch(image_file: Path, trimap_file: Path, image_size, trimap_size) -> str:
+def size_mismatch(
+    image_file: Path, trimap_file: Path, image_size: tuple[int, int], trimap_size: tuple[int, int]
+) -> str:
     return (
         f"{trimap_file}: trimap is {trimap_size[0]}x{trimap_size[1]} but its image {image_file} "
         f"is {image_size[0]}x{image_size[1]} (WxH); the pair does not belong together. "

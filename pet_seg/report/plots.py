@@ -12,31 +12,59 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # files only; never needs a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from pet_seg.report.labels import display_name  # noqa: E402
-from pet_seg.report.runs import Run  # noqa: E402
+from pet_seg.report.labels import display_name
+from pet_seg.report.runs import Run
 
 DPI = 130
-# (metrics.jsonl key, file stem, axis label)
+# ``vert=False`` is deprecated from Matplotlib 3.10, which added ``orientation``.
+HORIZONTAL = (
+    {"orientation": "horizontal"}
+    if tuple(int(p) for p in matplotlib.__version__.split(".")[:2]) >= (3, 10)
+    else {"vert": False}
+)
+MEAN_MARKER = {
+    "marker": "D",
+    "markerfacecolor": "white",
+    "markeredgecolor": "black",
+    "markersize": 5,
+}
+# Runs with identical curves (e.g. the same schedule) overlap exactly; distinct markers and
+# later runs drawn thinner keep every one visible.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure on the Agg canvas, outside pyplot: no display, no global figure state."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    return path
+
+
+# (metrics.jsonl key, file stem, axis label, title)
 QUANTITIES = (
-    ("train/loss", "train_loss", "train loss (BCE)"),
-    ("train/dice", "train_dice", "train Dice"),
-    ("val/loss", "val_loss", "validation loss (BCE)"),
-    ("val/dice", "val_dice", "validation Dice"),
-    ("lr", "lr", "learning rate"),
+    ("train/loss", "train_loss", "train loss (BCE)", "Training loss per epoch"),
+    ("train/dice", "train_dice", "train Dice", "Training Dice per epoch (mean over images)"),
+    ("val/loss", "val_loss", "validation loss (BCE)", "Validation loss per epoch"),
+    ("val/dice", "val_dice", "validation Dice", "Validation Dice per epoch (mean over images)"),
+    ("lr", "lr", "learning rate", "Learning rate (per optimizer step where logged)"),
 )
 
 
 def _colours(runs: Sequence[Run]) -> dict[str, tuple[float, ...]]:
     """One colour per label, stable across all figures of the report."""
     labels = list(dict.fromkeys(run.label for run in runs))
-    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    cmap = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"]
     return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
 
 
@@ -65,7 +93,7 @@ def _series(run: Run, key: str) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def _legend(ax: plt.Axes, count: int) -> None:
+def _legend(ax: Axes, count: int) -> None:
     """Inside the axes for a few runs; below them when there are many long labels."""
     if count <= 4:
         ax.legend(fontsize=8, loc="best", framealpha=0.85)
@@ -73,42 +101,67 @@ def _legend(ax: plt.Axes, count: int) -> None:
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
 
 
+def _draw_line(ax: Axes, run: Run, runs: Sequence[Run], key: str, index: int) -> bool:
+    """Draw one run's curve; False if it never logged ``key``."""
+    xs, ys = _series(run, key)
+    if not len(xs) or np.all(np.isnan(ys)):
+        return False
+    style = {
+        "linestyle": "-" if run.status == "finished" else "--",
+        "marker": MARKERS[index % len(MARKERS)],
+        "markevery": max(1, len(xs) // 25),  # step-level lr: a marker every few steps
+        "linewidth": 2.4 - 1.4 * index / max(1, len(runs) - 1),
+    }
+    ax.plot(
+        xs,
+        ys,
+        color=_colours(runs)[run.label],
+        label=display_name(run, runs),
+        markersize=4,
+        **style,
+    )
+    return True
+
+
 def plot_curve(runs: Sequence[Run], key: str, ylabel: str, path: Path, title: str) -> Path:
     """One figure: ``key`` over epochs, one line per run that logged it."""
-    colours = _colours(runs)
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    drawn = 0
-    for run in runs:
-        xs, ys = _series(run, key)
-        if not len(xs) or np.all(np.isnan(ys)):
-            continue
-        dense = len(xs) > 60  # step-level lr: a line, no markers
-        ax.plot(xs, ys, color=colours[run.label], label=display_name(run, runs),
-                linestyle="-" if run.status == "finished" else "--",
-                marker=None if dense else "o", markersize=3.5, linewidth=1.6)
-        drawn += 1
-    if drawn == 0:
-        ax.text(0.5, 0.5, "no run logged this quantity", ha="center", va="center",
-                transform=ax.transAxes)
-    else:
+    fig = new_figure(7.5, 4.6)
+    ax = fig.subplots()
+    drawn = sum(_draw_line(ax, run, runs, key, index) for index, run in enumerate(runs))
+    if drawn:
         _legend(ax, drawn)
+    else:
+        ax.text(0.5, 0.5, "no run logged this quantity", ha="center", transform=ax.transAxes)
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     if key == "lr":
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def plot_curves(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """``curves_<quantity>.png`` for train/val loss and Dice and the learning rate."""
     return [
-        plot_curve(runs, key, ylabel, out_dir / f"curves_{stem}.png", f"{ylabel} per epoch")
-        for key, stem, ylabel in QUANTITIES
+        plot_curve(runs, key, ylabel, out_dir / f"curves_{stem}.png", title)
+        for key, stem, ylabel, title in QUANTITIES
     ]
+
+
+def _colour_boxes(
+    ax: Axes,
+    patches: list,
+    runs: Sequence[Run],
+    ys: np.ndarray,
+    colours: dict[str, tuple[float, ...]],
+) -> None:
+    """Fill each box with its run's colour and scatter every image's Dice over it."""
+    rng = np.random.default_rng(0)  # fixed jitter: identical figures on every rebuild
+    for patch, run, y in zip(patches, runs, ys, strict=True):
+        patch.set(facecolor=colours[run.label], alpha=0.45)
+        jitter = rng.uniform(-0.18, 0.18, size=len(run.test_dice))
+        ax.scatter(run.test_dice, y + jitter, s=7, color=colours[run.label], alpha=0.6, zorder=3)
 
 
 def plot_dice_distribution(runs: Sequence[Run], path: Path) -> Path | None:
@@ -117,26 +170,34 @@ def plot_dice_distribution(runs: Sequence[Run], path: Path) -> Path | None:
     Horizontal boxes so long labels stay readable; the white diamond is the mean, the number
     the table reports.
     """
-    tested = [run for run in runs if run.test_dice is not None]
+    first = {run.label: i for i, run in reversed(list(enumerate(runs)))}
+    # seeds of one config side by side, rows otherwise in run order
+    tested = sorted(
+        (run for run in runs if run.test_dice is not None), key=lambda r: first[r.label]
+    )
     if not tested:
         return None
-    colours = _colours(runs)
     names = [display_name(run, runs) for run in tested]
-    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.75 * len(tested)))
+    fig = new_figure(8.0, 1.2 + 0.75 * len(tested))
+    ax = fig.subplots()
     positions = np.arange(len(tested))[::-1]  # first run on top
-    boxes = ax.boxplot([run.test_dice for run in tested], positions=positions, vert=False,
-                       widths=0.55, showmeans=True, patch_artist=True, showfliers=False,
-                       meanprops={"marker": "D", "markerfacecolor": "white",
-                                  "markeredgecolor": "black", "markersize": 5})
-    rng = np.random.default_rng(0)  # fixed jitter: identical figures on every rebuild
-    for patch, run, y in zip(boxes["boxes"], tested, positions, strict=True):
-        patch.set(facecolor=colours[run.label], alpha=0.45)
-        jitter = rng.uniform(-0.18, 0.18, size=len(run.test_dice))
-        ax.scatter(run.test_dice, y + jitter, s=7, color=colours[run.label], alpha=0.6, zorder=3)
+    boxes = ax.boxplot(
+        [run.test_dice for run in tested],
+        positions=positions,
+        **HORIZONTAL,
+        widths=0.55,
+        showmeans=True,
+        patch_artist=True,
+        showfliers=False,
+        medianprops={"color": "black", "linewidth": 1.5},
+        meanprops=MEAN_MARKER,
+    )
+    _colour_boxes(ax, boxes["boxes"], tested, positions, _colours(runs))
     ax.set_yticks(positions, names, fontsize=8)
-    ax.set(title="Per-image test Dice (best checkpoint)", xlabel="per-image Dice")
+    ax.set(
+        title="Per-image test Dice (best checkpoint)",
+        xlabel="per-image Dice  (box: quartiles, line: median, ◇: mean, dots: images)",
+    )
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -30,6 +30,7 @@ class Column:
     key: str  # CSV column name
     header: str  # Markdown header
     fmt: Callable[[float], str]
+    exact: bool = False  # a count: one value when all seeds agree, never "± 0"
 
 
 def _params(value: float) -> str:
@@ -43,11 +44,21 @@ COLUMNS = (
     Column("test_dice_min", "min", "{:.4f}".format),
     Column("test_dice_max", "max", "{:.4f}".format),
     Column("best_val_dice", "best val Dice", "{:.4f}".format),
-    Column("epochs", "epochs", "{:.0f}".format),
+    Column("epochs", "epochs", "{:.0f}".format, exact=True),
     Column("train_time_s", "train time (s)", "{:.1f}".format),
     Column("train_images_per_s", "images/s", "{:.1f}".format),
-    Column("params", "params", _params),
+    Column("params", "params", _params, exact=True),
 )
+
+
+# Table column → summary.json key; metrics.jsonl fills in for runs that died before the summary.
+SUMMARY_KEYS = {
+    "best_val_dice": "best/val_dice",
+    "epochs": "epochs",
+    "train_time_s": "train_time_s",
+    "train_images_per_s": "train_images_per_s",
+    "params": "params",
+}
 
 
 def _finite(value: Any) -> float | None:
@@ -64,23 +75,15 @@ def run_values(run: Run) -> dict[str, float | None]:
     val_dice = [v for v in val_dice if v is not None]
     epoch_times = [_finite(r.get("time/epoch_s")) or 0.0 for r in run.epochs]
     speeds = [v for v in (_finite(r.get("time/train_images_per_s")) for r in run.epochs) if v]
-    s = run.summary
     fallback = {
         "best_val_dice": max(val_dice) if val_dice else None,
         "epochs": float(run.epochs[-1]["epoch"]) if run.epochs else None,
         "train_time_s": sum(epoch_times) if run.epochs else None,
         "train_images_per_s": float(np.mean(speeds)) if speeds else None,
     }
-    for key, summary_key in (
-        ("best_val_dice", "best/val_dice"),
-        ("epochs", "epochs"),
-        ("train_time_s", "train_time_s"),
-        ("train_images_per_s", "train_images_per_s"),
-    ):
-        values[key] = (
-            _finite(s.get(summary_key)) if s.get(summary_key) is not None else fallback[key]
-        )
-    values["params"] = _finite(s.get("params"))
+    for key, summary_key in SUMMARY_KEYS.items():
+        recorded = _finite(run.summary.get(summary_key))
+        values[key] = recorded if recorded is not None else fallback.get(key)
     return values
 
 
@@ -110,7 +113,7 @@ def aggregate(group: Sequence[Run]) -> tuple[dict[str, float | None], dict[str, 
 def _cell(column: Column, mean: float | None, std: float | None) -> str:
     if mean is None:
         return "—"
-    if std is None:
+    if std is None or (column.exact and std == 0):
         return column.fmt(mean)
     return f"{column.fmt(mean)} ± {column.fmt(std)}"
 

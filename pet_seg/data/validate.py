@@ -1,0 +1,107 @@
+"""Whole-dataset validation: every problem at once, one line per file.
+
+Training stops at the first bad sample; before a long run (or after a partial download) it is
+kinder to list everything that is wrong. The command line is ``python -m pet_seg.data.check``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from pet_seg.data.oxford_pet import (
+    DataError,
+    fix_hint,
+    image_path,
+    read_image,
+    read_split,
+    read_trimap,
+    size_mismatch,
+    split_file,
+    trimap_path,
+    trimap_to_mask,
+)
+
+LINE = re.compile(r"^\S+ \d+ \d+ \d+$")
+
+
+def _check_split_files(root: Path) -> list[str]:
+    """Missing split files and malformed lines (the loader only needs the first token)."""
+    problems = []
+    for split in ("train", "test"):
+        path = split_file(root, split)
+        if not path.is_file():
+            problems.append(f"{path}: split file missing. {fix_hint(root)}")
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.strip() and not line.startswith("#") and not LINE.match(line.strip()):
+                problems.append(
+                    f"{path}:{number}: expected '<name> <class id> <species> <breed id>', "
+                    f"got {line!r}"
+                )
+    return problems
+
+
+def _check_sample(root: Path, name: str) -> list[str]:
+    """Every problem of one image/trimap pair (not just the first)."""
+    problems, image, trimap = [], None, None
+    image_file, trimap_file = image_path(root, name), trimap_path(root, name)
+    try:
+        image = read_image(image_file)
+    except DataError as err:
+        problems.append(str(err))
+    try:
+        trimap = read_trimap(trimap_file)
+        trimap_to_mask(np.asarray(trimap), source=trimap_file)
+    except DataError as err:
+        problems.append(str(err))
+    if image is not None and trimap is not None and image.size != trimap.size:
+        problems.append(size_mismatch(image_file, trimap_file, image.size, trimap.size))
+    return problems
+
+
+def _split_names(root: Path, val_every: int) -> tuple[list[str], list[str]]:
+    """All listed names (train, val, test order, unique) and problems with the split sizes."""
+    splits = {}
+    for split in ("train", "val", "test"):
+        try:
+            splits[split] = read_split(root, split, val_every)
+        except DataError:
+            splits[split] = []  # already reported by _check_split_files
+    problems = []
+    trainval = splits["train"] + splits["val"]
+    if split_file(root, "train").is_file() and (not splits["train"] or not splits["val"]):
+        problems.append(
+            f"{split_file(root, 'train')}: {len(trainval)} lines with val_every={val_every} "
+            f"give {len(splits['train'])} train and {len(splits['val'])} val images; need both."
+        )
+    for name in sorted(set(trainval) & set(splits["test"])):
+        problems.append(f"{name}: listed in both trainval.txt and test.txt (test leak)")
+    names = list(dict.fromkeys(trainval + splits["test"]))
+    return names, problems
+
+
+def check_dataset(root: str | Path, val_every: int = 10) -> list[str]:
+    """Every problem found under ``root``; an empty list means the dataset is usable."""
+    root = Path(root)
+    if not root.is_dir():
+        return [f"{root}: dataset folder not found. {fix_hint(root)}"]
+    problems = _check_split_files(root)
+    folders = (root / "images", root / "annotations" / "trimaps")
+    missing = [folder for folder in folders if not folder.is_dir()]
+    if missing:  # one line per folder, not one per listed image
+        return problems + [f"{folder}: folder missing. {fix_hint(root)}" for folder in missing]
+    names, split_problems = _split_names(root, val_every)
+    problems += split_problems
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        for sample_problems in pool.map(lambda name: _check_sample(root, name), names):
+            problems += sample_problems
+    return problems
+
+
+def count_listed(root: str | Path, val_every: int = 10) -> int:
+    return len(_split_names(Path(root), val_every)[0])

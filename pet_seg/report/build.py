@@ -1,0 +1,120 @@
+"""Assemble the report: read runs → label → tables → figures → ``report.md``.
+
+One function, ``write_report``, used by both the CLI and the Hydra callback, so a sweep's
+automatic report and a hand-made one are the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pet_seg.report.labels import assign_labels, common_overrides, group_runs
+from pet_seg.report.plots import plot_curves, plot_dice_distribution
+from pet_seg.report.runs import STATUSES, Run, discover_runs
+from pet_seg.report.samples import sample_grids
+from pet_seg.report.tables import (
+    markdown_table,
+    runs_table,
+    summary_mismatch,
+    write_group_csv,
+    write_runs_csv,
+)
+
+CONVENTION = (
+    "Test statistics are recomputed from each run's `test_results.csv` (per-image Dice of the "
+    "best-validation checkpoint, threshold 0.5). Per-image Dice = 2|P∩G| / (|P|+|G|); an image "
+    "with empty ground truth and empty prediction scores **1**. `std` is the population std over "
+    "test images; `a ± b` is the mean ± sample std (ddof=1) over runs that differ only in "
+    "`trainer.seed`."
+)
+
+
+class ReportError(ValueError):
+    """Nothing to report on (no run folders under the given paths)."""
+
+
+@dataclass
+class Report:
+    out_dir: Path
+    markdown: Path
+    csv: Path
+    table: str
+    runs: list[Run]
+    figures: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def default_out_dir(paths: Sequence[Path]) -> Path:
+    """``<folder>/report`` for one sweep or run folder; several folders need ``--out``."""
+    if len(paths) != 1:
+        raise ReportError("several folders given: choose where the report goes with --out DIR")
+    return Path(paths[0]) / "report"
+
+
+def _figure_section(figures: Sequence[Path], out_dir: Path) -> list[str]:
+    lines = ["## Figures", ""]
+    for path in figures:
+        rel = path.relative_to(out_dir) if path.is_relative_to(out_dir) else path
+        lines += [f"![{path.stem}]({rel.as_posix()})", ""]
+    return lines
+
+
+def render_markdown(report: Report, sources: Sequence[Path]) -> str:
+    """The whole ``report.md``: sources, convention, Table 1, runs, notes, figures."""
+    counts = {s: sum(r.status == s for r in report.runs) for s in STATUSES}
+    common = common_overrides(report.runs)
+    lines = [
+        "# pet_seg report",
+        "",
+        "Sources: " + ", ".join(f"`{p}`" for p in sources),
+        "",
+        f"Runs: {len(report.runs)} ({', '.join(f'{n} {s}' for s, n in counts.items())}).",
+        "",
+        "Shared overrides: " + (", ".join(f"`{o}`" for o in common) if common else "none"),
+        "",
+        "## Table 1: test Dice per image",
+        "",
+        CONVENTION,
+        "",
+        report.table,
+        "",
+        "## Runs",
+        "",
+        runs_table(report.runs),
+        "",
+    ]
+    if report.notes:
+        lines += ["## Notes", "", *(f"- {n}" for n in report.notes), ""]
+    return "\n".join(lines + _figure_section(report.figures, report.out_dir))
+
+
+def write_report(
+    paths: Sequence[Path | str], out_dir: Path | str | None = None, samples: int = 4
+) -> Report:
+    """Write ``report.md``, ``report.csv``, ``runs.csv`` and PNG figures for the given runs.
+
+    ``paths`` are sweep folders, run folders, or any folder above them. ``samples`` is the
+    number of test images in each run's sample grid (0 = no grids).
+    """
+    sources = [Path(p) for p in paths]
+    runs = discover_runs(sources)
+    if not runs:
+        raise ReportError(f"no run folders (with .hydra/ or summary.json) under {sources}")
+    out = Path(out_dir) if out_dir is not None else default_out_dir(sources)
+    out.mkdir(parents=True, exist_ok=True)
+    label_keys = assign_labels(runs)
+    groups = group_runs(runs)
+    report = Report(out, out / "report.md", out / "report.csv", markdown_table(groups), runs)
+    write_group_csv(report.csv, groups, label_keys)
+    write_runs_csv(out / "runs.csv", runs)
+    report.notes += [f"{r.label}: {m}" for r in runs if (m := summary_mismatch(r))]
+    report.figures += plot_curves(runs, out)
+    distribution = plot_dice_distribution(runs, out / "test_dice_distribution.png")
+    report.figures += [distribution] if distribution else []
+    grids, notes = sample_grids(runs, out, samples)
+    report.figures += grids
+    report.notes += notes
+    report.markdown.write_text(render_markdown(report, sources) + "\n")
+    return report

@@ -1,0 +1,16 @@
+"""Shared fixtures."""
+
+from pathlib import Path
+
+import pytest
+
+from pet_seg.data import generate_synthetic
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic Oxford-IIIT Pet: 40 trainval + 12 test images, seed 0, default sizes,
+    generated once per session, so ``load_synthetic_splits(str(root), S, 40, 12, seed=0)``
+    reuses it. Treat it as read-only: copy it before breaking files."""
+    root = tmp_path_factory.mktemp("synthetic") / "oxford-iiit-pet"
+    return generate_synthetic(root, num_trainval=40, num_test=12, seed=0)

@@ -1,0 +1,320 @@
+"""pet_seg.report: tables equal the per-image results, every run is listed, figures are drawn.
+
+One real tiny sweep (``experiment=quickstart``, 4 jobs) is shared by the slow tests; the rest
+use fabricated run folders, which is also how the three comparison experiments' table layouts
+are checked (their job overrides come from Hydra's own sweeper expansion).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from matplotlib.image import imread
+from omegaconf import OmegaConf, open_dict
+
+from pet_seg.report import write_report
+from pet_seg.report.__main__ import main as report_main
+from pet_seg.report.callback import ReportCallback
+from pet_seg.report.labels import parse_override
+from pet_seg.report.runs import load_run, read_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [
+    "data.num_trainval=20",
+    "data.num_test=8",
+    "model.base_channels=4",
+    "trainer.epochs=2",
+    "trainer.batch_size=4",
+    "trainer.progress=false",
+    "trainer.num_threads=1",  # tiny models: threads only contend on a small shared runner
+    "logger=none",
+]
+QUICKSTART_LABELS = {
+    f"model={m}, scheduler={s}" for m in ("unet", "resnet34_unet") for s in ("cosine", "onecycle")
+}
+
+
+def _sweep(out: Path, *overrides: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pet_seg.run", "-m", *overrides, f"hydra.sweep.dir={out}"]
+    return subprocess.run(
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WANDB_MODE": "offline"},
+    )
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quickstart experiment at tiny settings; its callback writes ``<sweep>/report``."""
+    base = tmp_path_factory.mktemp("report_sweep")
+    done = _sweep(base / "sweep", "experiment=quickstart", f"data.root={base / 'synth'}", *TINY)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return base / "sweep"
+
+
+@pytest.mark.slow
+def test_quickstart_ends_with_a_report_labelled_by_overrides(sweep: Path) -> None:
+    report = sweep / "report"
+    assert {"report.md", "report.csv", "runs.csv"} <= {p.name for p in report.iterdir()}
+    rows = _rows(report / "report.csv")
+    assert {r["label"] for r in rows} == QUICKSTART_LABELS
+    assert all(r["status"] == "finished" and r["runs"] == "1" for r in rows)
+    markdown = (report / "report.md").read_text()
+    assert "empty ground truth and empty prediction scores **1**" in markdown
+    assert all(f"| {label} | finished |" in markdown for label in QUICKSTART_LABELS)
+
+
+@pytest.mark.slow
+def test_table_equals_numbers_recomputed_from_per_image_results(sweep: Path) -> None:
+    markdown = (sweep / "report" / "report.md").read_text()
+    for row in _rows(sweep / "report" / "report.csv"):
+        run_dir = Path(row["folders"])
+        dice = np.array([float(r["dice"]) for r in _rows(run_dir / "test_results.csv")])
+        expected = {
+            "mean": dice.mean(),
+            "median": np.median(dice),
+            "std": dice.std(),
+            "min": dice.min(),
+            "max": dice.max(),
+        }
+        for stat, value in expected.items():
+            assert float(row[f"test_dice_{stat}"]) == pytest.approx(value, abs=1e-12)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert float(row["params"]) == summary["params"]
+        assert float(row["best_val_dice"]) == pytest.approx(summary["best/val_dice"])
+        assert f"| {row['label']} | finished | 1 | {expected['mean']:.4f} |" in markdown
+
+
+@pytest.mark.slow
+def test_figures_are_drawn(sweep: Path) -> None:
+    report = sweep / "report"
+    names = [f"curves_{q}.png" for q in ("train_loss", "train_dice", "val_loss", "val_dice", "lr")]
+    samples = sorted(report.glob("samples_*.png"))
+    assert len(samples) == 4
+    for path in [*(report / n for n in names), report / "test_dice_distribution.png", *samples]:
+        image = imread(path)
+        assert path.stat().st_size > 10_000 and min(image.shape[:2]) > 300, path
+        assert image[..., :3].std() > 0.05, f"{path} looks blank"
+
+
+def _copy(sweep: Path, dest: Path) -> Path:
+    shutil.copytree(sweep, dest, ignore=shutil.ignore_patterns("report", "checkpoints"))
+    return dest
+
+
+@pytest.mark.slow
+def test_broken_runs_are_listed_not_dropped(sweep: Path, tmp_path: Path) -> None:
+    broken = _copy(sweep, tmp_path / "broken")
+    (broken / "1" / "summary.json").unlink()
+    summary = json.loads((broken / "2" / "summary.json").read_text())
+    (broken / "2" / "summary.json").write_text(
+        json.dumps(summary | {"status": "failed", "error": "Boom: test"})
+    )
+    (broken / "3" / "test_results.csv").unlink()
+    assert report_main([str(broken), "--samples", "0"]) == 0
+    status = {
+        Path(r["folder"]).name: (r["status"], r["note"])
+        for r in _rows(broken / "report" / "runs.csv")
+    }
+    assert [status[j][0] for j in "0123"] == ["finished", "unfinished", "failed", "unfinished"]
+    assert status["2"][1] == "Boom: test" and "test_results.csv" in status["3"][1]
+    markdown = (broken / "report" / "report.md").read_text()
+    assert "4 (1 finished, 1 failed, 2 unfinished)" in markdown
+    assert "| model=resnet34_unet, scheduler=cosine | failed |" in markdown
+
+
+@pytest.mark.slow
+def test_seeds_of_one_config_are_shown_as_mean_and_std(sweep: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "seeds"
+    for seed, scale in ((1, 1.0), (2, 0.5)):
+        run = runs / f"seed{seed}"
+        shutil.copytree(sweep / "0", run, ignore=shutil.ignore_patterns("checkpoints"))
+        overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
+        (run / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump([*overrides, f"trainer.seed={seed}"])
+        )
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["trainer"]["seed"] = seed
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        rows = _rows(run / "test_results.csv")
+        with (run / "test_results.csv").open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({**r, "dice": f"{float(r['dice']) * scale:.6f}"} for r in rows)
+    shutil.copytree(sweep / "1", runs / "other", ignore=shutil.ignore_patterns("checkpoints"))
+    report = write_report([runs], samples=0)
+    means = [
+        np.mean([float(r["dice"]) for r in _rows(runs / s / "test_results.csv")])
+        for s in ("seed1", "seed2")
+    ]
+    row = next(r for r in _rows(report.csv) if r["label"] == "scheduler=cosine")
+    assert row["runs"] == "2" and row["seeds"] == "1;2"
+    assert float(row["test_dice_mean"]) == pytest.approx(np.mean(means), abs=1e-12)
+    assert float(row["test_dice_mean_seed_std"]) == pytest.approx(np.std(means, ddof=1), abs=1e-12)
+    assert f"{np.mean(means):.4f} ± {np.std(means, ddof=1):.4f}" in report.table
+
+
+@pytest.mark.slow
+def test_sweep_with_a_failed_job_still_ends_with_a_report(sweep: Path, tmp_path: Path) -> None:
+    """Hydra skips on_multirun_end when a job fails; the callback's on_job_end covers it."""
+    synth = sweep.parent / "synth"
+    done = _sweep(
+        tmp_path / "failing",
+        "model=unet",
+        "trainer.batch_size=1000,4",
+        "data=synthetic",
+        f"data.root={synth}",
+        *(o for o in TINY if not o.startswith(("trainer.epochs", "trainer.batch_size"))),
+        "trainer.epochs=1",
+        "+hydra.callbacks.report._target_=pet_seg.report.callback.ReportCallback",
+        "+hydra.callbacks.report.samples=1",
+    )
+    assert done.returncode != 0  # Hydra re-raises the failed job's error after the sweep
+    rows = _rows(tmp_path / "failing" / "report" / "runs.csv")
+    assert [(r["label"], r["status"]) for r in rows] == [
+        ("trainer.batch_size=1000", "failed"),
+        ("trainer.batch_size=4", "finished"),
+    ]
+    assert "larger than the training split" in rows[0]["note"]
+
+
+# ---- fabricated run folders: fast ------------------------------------------------------------
+
+
+def _fake_run(
+    folder: Path,
+    overrides: list[str],
+    config: dict,
+    choices: dict,
+    dice: list[float],
+    status: str | None = "finished",
+) -> Path:
+    """A run folder with the files pet_seg.run writes (no checkpoints)."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    runtime = {"choices": choices, "cwd": str(REPO)}
+    (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": runtime}}))
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    if status is not None:
+        summary = {"status": status, "params": 1000, "epochs": 1, "best/val_dice": 0.5}
+        (folder / "summary.json").write_text(json.dumps(summary))
+    epoch = {
+        "kind": "epoch",
+        "epoch": 1,
+        "lr": 1e-3,
+        "train/loss": 0.5,
+        "train/dice": 0.5,
+        "val/loss": 0.6,
+        "val/dice": 0.5,
+    }
+    (folder / "metrics.jsonl").write_text(json.dumps(epoch) + "\n")
+    lines = ["name,dice,iou,intersection,predicted,true"]
+    lines += [f"img{i},{d:.6f},{d:.6f},1,1,1" for i, d in enumerate(dice)]
+    (folder / "test_results.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _experiment_jobs(experiment: str) -> list[list[str]]:
+    """The job override lists Hydra's basic sweeper makes for ``-m experiment=<experiment>``."""
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    params = [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]
+    extra = [f"experiment={experiment}", "data=synthetic", *TINY]
+    parsed = OverridesParser.create().parse_overrides([*params, *extra])
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+@pytest.mark.parametrize(
+    ("experiment", "labels"),
+    [
+        (
+            "augmentation_ablation",
+            {
+                f"model={m}, augmentation={a}"
+                for m in ("unet", "resnet34_unet")
+                for a in ("none", "flip_jitter")
+            },
+        ),
+        ("scheduler_ablation", QUICKSTART_LABELS),
+        ("architecture", {"model=unet", "model=resnet34_unet"}),
+    ],
+)
+def test_comparison_experiments_give_the_reports_table_layout(experiment, labels, tmp_path):
+    jobs = _experiment_jobs(experiment)
+    for number, overrides in enumerate(jobs):
+        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
+        choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        config = OmegaConf.to_container(cfg, resolve=True)
+        _fake_run(tmp_path / str(number), overrides, config, choices, [0.5 + 0.1 * number])
+    report = write_report([tmp_path], samples=0)
+    assert [r.label for r in report.runs] == [", ".join(j[: len(j) - 2 - len(TINY)]) for j in jobs]
+    assert {r["label"] for r in _rows(report.csv)} == labels
+    assert all(f"| {label} | finished | 1 |" in report.table for label in labels)
+
+
+def test_run_status_from_whatever_files_exist(tmp_path: Path) -> None:
+    config, choices = {"name": "t", "trainer": {"seed": 0}}, {}
+    none = _fake_run(tmp_path / "none", ["a=1"], config, choices, [1.0], status=None)
+    running = _fake_run(tmp_path / "running", ["a=2"], config, choices, [1.0], status="running")
+    early = _fake_run(tmp_path / "early", ["a=3"], config, choices, [1.0], status=None)
+    job = JobReturn(
+        hydra_cfg=OmegaConf.create({"hydra": {"runtime": {"output_dir": str(early)}}}),
+        status=JobStatus.FAILED,
+        _return_value=ValueError("no data"),
+    )
+    sweep_cfg = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    callback = ReportCallback(samples=0)
+    callback.on_multirun_start(sweep_cfg)
+    callback.on_job_end(sweep_cfg, job)  # records the failure in job_status.json
+    callback.write_pending()  # what the exit hook does when on_multirun_end never comes
+    assert [load_run(p).status for p in (none, running, early)] == ["unfinished"] * 2 + ["failed"]
+    assert "ValueError: no data" in load_run(early).note
+    statuses = [r["status"] for r in _rows(tmp_path / "report" / "runs.csv")]
+    assert sorted(statuses) == ["failed", "unfinished", "unfinished"]
+
+
+def test_metrics_later_epoch_line_wins_and_cut_lines_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    lines = [
+        {"kind": "epoch", "epoch": 1, "val/dice": 0.1},
+        {"kind": "step", "epoch": 1, "step": 1},
+        {"kind": "epoch", "epoch": 1, "val/dice": 0.2},
+    ]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + '\n{"kind": "ep')
+    epochs, steps = read_metrics(path)
+    assert [e["val/dice"] for e in epochs] == [0.2] and len(steps) == 1
+
+
+def test_parse_override_forms() -> None:
+    assert parse_override("model=unet") == ("model", "unet")
+    assert parse_override("++trainer.seed=3") == ("trainer.seed", "3")
+    assert parse_override("~logger") == ("logger", "<deleted>")
+
+
+def test_cli_errors_clearly(tmp_path: Path) -> None:
+    assert report_main([str(tmp_path)]) == 2  # no run folders
+    assert report_main([str(tmp_path), str(tmp_path)]) == 2  # several folders, no --out
