@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from pet_seg.augmentation import BatchAugment
+from pet_seg.distributed import SINGLE_PROCESS
 from pet_seg.evaluation import PRECISIONS, evaluate
 from pet_seg.schedule import SchedulerSpec
 from pet_seg.settings import TrainerSettings
@@ -181,7 +182,9 @@ def build(
     torch.manual_seed(0)  # same initial weights for every variant
     factory = functools.partial(optimizer, fused=variant.fused)
     data = {"train": batch, "val": batch}
-    return build_machinery(make_model(), factory, SchedulerSpec(), data, settings), settings
+    return build_machinery(
+        make_model(), factory, SchedulerSpec(), data, settings, SINGLE_PROCESS
+    ), settings
 
 
 def train_step(make_model, optimizer, variant, settings, batch) -> Step:

@@ -1,0 +1,169 @@
+"""Throughput benchmark: input pipeline, training step and inference, measured in one process.
+
+    python scripts/bench.py [--image-size 128] [--batch-size 4] [--steps 3] [--images 64]
+        [--models unet,resnet34_unet] [--device auto|cpu|cuda] [--sections pipeline,train,infer]
+        [--variants 32,bf16-mixed+cl,...] [--base-channels N] [--json PATH] [overrides ...]
+
+The project's default settings (trainer.precision, trainer.channels_last, trainer.compile,
+optimizer.fused) come from the composed config in conf/; trailing ``key=value`` overrides
+change them, e.g. ``trainer.precision=bf16-mixed`` to time a candidate default. JSON goes to
+stdout (or --json PATH); a human table goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from pet_seg.bench import (
+    BASELINE,
+    Variant,
+    default_variants,
+    infer_step,
+    machine_info,
+    measure,
+    random_batch,
+    train_step,
+)
+from pet_seg.bench_pipeline import bench_pipeline
+from pet_seg.paths import CONF_DIR
+from pet_seg.settings import TrainerSettings, resolve_device
+
+SECTIONS = ("pipeline", "train", "infer")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per variant")
+    parser.add_argument("--images", type=int, default=64, help="images per pipeline pass")
+    parser.add_argument("--passes", type=int, default=2, help="pipeline passes per arm")
+    parser.add_argument("--models", default="unet,resnet34_unet", help="conf/model options")
+    parser.add_argument("--base-channels", type=int, default=None, help="default: the config's")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1")
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--variants", default=None, help="e.g. 32,bf16-mixed+cl (32 first)")
+    parser.add_argument("--data-root", type=Path, default=Path("data/synthetic-bench"))
+    parser.add_argument("--json", type=Path, default=None, help="write JSON here, not stdout")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.precision=32")
+    args = parser.parse_args(argv)
+    unknown = set(args.sections.split(",")) - set(SECTIONS)
+    if unknown:
+        parser.error(f"--sections: unknown {sorted(unknown)}; choose from {SECTIONS}")
+    return args
+
+
+def compose_model(name: str, overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=[f"model={name}", *overrides])
+
+
+def default_variant(cfg: DictConfig) -> Variant:
+    """The variant a plain ``python -m pet_seg.run`` trains with."""
+    t = cfg.trainer
+    fused = bool(cfg.optimizer.get("fused") or False)
+    return Variant(str(t.precision), bool(t.channels_last), fused, bool(t.compile))
+
+
+def with_default(variants: list[Variant], default: Variant) -> list[Variant]:
+    return variants if default in variants else [*variants, default]
+
+
+def model_section(args, name: str, variants: list[Variant], step_fn, device) -> dict[str, Any]:
+    """One model's variants timed side by side; ``default`` names the config's variant."""
+    cfg = compose_model(name, args.overrides)
+    kwargs = {} if args.base_channels is None else {"base_channels": args.base_channels}
+    make_model = functools.partial(instantiate, cfg.model, **kwargs)
+    settings: TrainerSettings = instantiate(cfg.trainer)
+    settings.device = str(device)
+    default = default_variant(cfg)
+    chosen = with_default(variants, default)
+    batch = random_batch(args.batch_size, args.image_size)
+    print(f"[bench] {step_fn.__name__} {name}: {[v.name for v in chosen]}", file=sys.stderr)
+    result = measure(
+        step_fn, make_model, instantiate(cfg.optimizer), chosen, settings, batch, args.warmup,
+        args.steps,
+    )  # fmt: skip
+    result["params"] = sum(p.numel() for p in make_model().parameters())
+    result["default"] = default.name
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every requested section, in this one process, so their ratios share the machine state."""
+    device = resolve_device(args.device)
+    names = args.variants.split(",") if args.variants else default_variants(device)
+    variants = [Variant.parse(name) for name in names]
+    if BASELINE not in variants:
+        variants.insert(0, BASELINE)
+    variants.sort(key=lambda v: v != BASELINE)  # first = the ratio's denominator
+    sections = args.sections.split(",")
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    out: dict[str, Any] = {"machine": machine_info(device), "settings": settings}
+    started = time.perf_counter()
+    if "pipeline" in sections:
+        print("[bench] pipeline", file=sys.stderr)
+        out["pipeline"] = bench_pipeline(
+            args.data_root, args.images, args.image_size, args.batch_size, device, args.passes
+        )
+    # Inference compares the report's setup with the default only: the training section
+    # already shows what each variant does.
+    plan = {"train": (train_step, variants), "infer": (infer_step, [BASELINE])}
+    for section, (step_fn, chosen) in plan.items():
+        if section in sections:
+            out[section] = {
+                model: model_section(args, model, chosen, step_fn, device)
+                for model in args.models.split(",")
+            }
+    out["total_s"] = time.perf_counter() - started
+    return out
+
+
+def table(out: dict[str, Any]) -> str:
+    """The few numbers a person wants, one line each."""
+    lines = [f"{out['machine']['device_name']} · torch {out['machine']['torch']} · "
+             f"{out['machine']['torch_threads']} threads"]  # fmt: skip
+    if "pipeline" in out:
+        p = out["pipeline"]
+        lines.append(
+            f"pipeline  seed-style {p['seed_style']['images_per_s']:8.1f} img/s   cached "
+            f"{p['cached']['images_per_s']:8.1f} img/s   x{p['speedup']:.1f}   "
+            f"(cache build {p['cache_build_s']:.2f} s, peak RSS {p['peak_rss_mb']:.0f} MB)"
+        )
+    for section in ("train", "infer"):
+        for model, result in out.get(section, {}).items():
+            lines.append(f"{section:<6} {model}  (default = {result['default']}, "
+                         f"peak RSS {result['peak_rss_mb']:.0f} MB)")  # fmt: skip
+            for name, row in result["variants"].items():
+                lines.append(
+                    f"    {name:<24} {row['images_per_s']:8.2f} img/s  x{row['vs_baseline']:.2f}"
+                )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = run(args)
+    text = json.dumps(out, indent=2)
+    if args.json is None:
+        print(text)
+    else:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    print(table(out), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
