@@ -47,8 +47,9 @@ def wandb_group(hydra_cfg: DictConfig, name: str) -> str:
     Taken from the folder the launcher created rather than a ``${now:}`` in the config, which
     each job of a multirun would resolve at its own start time.
     """
-    folder = Path(hydra_cfg.runtime.output_dir)
-    return f"{name}-{(folder.parent if hydra_cfg.mode == RunMode.MULTIRUN else folder).name}"
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    folder = Path(hydra_cfg.sweep.dir if multirun else hydra_cfg.runtime.output_dir)
+    return f"{name}-{folder.name}"
 
 
 def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None) -> float:
@@ -145,11 +146,12 @@ def job_name(hydra_cfg: DictConfig, default: str) -> str:
     """
     overrides = list(hydra_cfg.overrides.task)
     if hydra_cfg.mode == RunMode.MULTIRUN:
-        sweep_dir = Path(hydra_cfg.runtime.output_dir).parent
-        sweep = OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task
-        parsed = OverridesParser.create().parse_overrides(list(sweep))
-        swept = {o.key_or_group for o in parsed if o.is_sweep_override()}
-        swept |= set(hydra_cfg.sweeper.get("params") or {})
+        swept = set(hydra_cfg.sweeper.get("params") or {})
+        multirun = Path(hydra_cfg.sweep.dir) / "multirun.yaml"  # the basic sweeper writes it
+        if multirun.is_file():
+            sweep = OmegaConf.load(multirun).hydra.overrides.task
+            parsed = OverridesParser.create().parse_overrides(list(sweep))
+            swept |= {o.key_or_group for o in parsed if o.is_sweep_override()}
         overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept]
     return ",".join(overrides) or default
 

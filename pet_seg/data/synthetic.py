@@ -120,11 +120,20 @@ def _refuse_foreign(root: Path) -> None:
 
 
 def _move_into_place(built: Path, root: Path, params: dict) -> None:
-    """Swap ``built`` in for ``root``; if a concurrent generator won, accept its identical copy."""
+    """Put ``built`` at ``root`` without ever pulling a dataset from under another process.
+
+    Parallel sweep jobs may generate the same dataset at once: the first rename wins and the
+    others keep its identical copy (and the cache that may already live in it). Only a root
+    made with other parameters is moved aside.
+    """
+    try:
+        os.rename(built, root)  # atomic; fails while root holds files
+        return
+    except OSError:
+        if read_manifest(root) == params:
+            return
     old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
     try:
-        # Rename onto an empty dir is allowed; nothing may be there yet, or another
-        # generator may have moved it first.
         with contextlib.suppress(FileNotFoundError):
             os.replace(root, old)
         try:
