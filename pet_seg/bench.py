@@ -4,18 +4,14 @@ Every number comes from the project's own code path (``build_machinery`` + ``tra
 for a training step, ``evaluate`` for inference), fed one in-memory uint8 batch, so a speed-up
 measured here is one a run gets. Variants are timed round-robin, one step each in turn, so a
 burst of load from another process slows all of them alike and their ratios stay meaningful on
-a shared machine. The input-pipeline comparison lives in ``pet_seg.bench_pipeline``.
+a shared machine. The input-pipeline comparison lives in ``pet_seg.bench_pipeline``, machine
+info and peak memory in ``pet_seg.bench_machine``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import platform
-import resource
-import statistics
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,14 +22,22 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from pet_seg.augmentation import BatchAugment
+from pet_seg.bench_machine import PeakMemory, sync
 from pet_seg.distributed import SINGLE_PROCESS
 from pet_seg.evaluation import PRECISIONS, evaluate
 from pet_seg.schedule import SchedulerSpec
 from pet_seg.settings import TrainerSettings
 from pet_seg.tracking import Tracker
-from pet_seg.train import EpochState, OptimizerFactory, build_machinery, train_one_epoch
+from pet_seg.train import (
+    EpochState,
+    Machinery,
+    OptimizerFactory,
+    build_machinery,
+    train_one_epoch,
+)
 
 Step = Callable[[], None]
+ModelFactory = Callable[[], nn.Module]
 
 
 @dataclass(frozen=True)
@@ -67,91 +71,38 @@ BASELINE = Variant()  # the report's setup: fp32, NCHW, for-loop AdamW, eager
 
 
 def default_variants(device: torch.device) -> list[str]:
-    """Every precision × memory format this device can use, plus fused AdamW on the baseline."""
-    names = ["32", "32+cl", "bf16-mixed", "bf16-mixed+cl", "32+fused", "bf16-mixed+fused"]
-    if device.type == "cuda":
-        names += ["16-mixed", "16-mixed+cl"]
-    return names
+    """Precision × memory format, plus the fused optimizer on top of bf16."""
+    precisions = ["32", "bf16-mixed", *(["16-mixed"] if device.type == "cuda" else [])]
+    names = [f"{precision}{cl}" for precision in precisions for cl in ("", "+cl")]
+    return [*names, "bf16-mixed+fused", "bf16-mixed+cl+fused"]
 
 
-def sync(device: torch.device) -> None:
-    """Wait for queued kernels, so a timer measures work done rather than work launched."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def for_inference(variants: list[Variant]) -> list[Variant]:
+    """The distinct variants once the optimizer is out of the picture."""
+    return list(dict.fromkeys(dataclasses.replace(v, fused=False) for v in variants))
 
 
-def time_round_robin(steps: Mapping[str, Step], device: torch.device, warmup: int, rounds: int):
-    """Seconds per call of each step, ``rounds`` times, interleaved; warm-up calls untimed."""
+def time_round_robin(
+    steps: Mapping[str, Step], device: torch.device, warmup: int, rounds: int
+) -> dict[str, dict[str, list[float]]]:
+    """Wall and process-CPU seconds per call of each step, interleaved; warm-up calls untimed.
+
+    CPU time is the steadier number on a shared machine: time spent descheduled while other
+    processes run is not in it (with one thread; with several it includes barrier spinning).
+    """
     for step in steps.values():
         for _ in range(warmup):  # allocator, oneDNN primitive cache, cuDNN autotune, compile
             step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
+    times = {name: {"wall_s": [], "cpu_s": []} for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
             sync(device)
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             step()
             sync(device)
-            times[name].append(time.perf_counter() - start)
+            times[name]["cpu_s"].append(time.process_time() - cpu)
+            times[name]["wall_s"].append(time.perf_counter() - wall)
     return times
-
-
-class PeakMemory:
-    """Peak host RSS (and CUDA allocation) inside a ``with`` block.
-
-    ``ru_maxrss`` is a process-lifetime high-water mark; on Linux writing 5 to
-    ``/proc/self/clear_refs`` resets it, which makes the peak belong to this block
-    (``rss_is_section_peak`` says whether that worked).
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.result: dict[str, Any] = {}
-
-    def __enter__(self) -> PeakMemory:
-        try:
-            with open("/proc/self/clear_refs", "w") as handle:
-                handle.write("5")
-            self.reset = True
-        except OSError:
-            self.reset = False
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-        self.result = {
-            "peak_rss_mb": round(kib / (1024**2 if sys.platform == "darwin" else 1024), 1),
-            "rss_is_section_peak": self.reset,
-        }
-        if self.device.type == "cuda":
-            peak = torch.cuda.max_memory_allocated(self.device)
-            self.result["cuda_max_allocated_mb"] = round(peak / 2**20, 1)
-
-
-def machine_info(device: torch.device) -> dict[str, Any]:
-    """What the numbers depend on: CPU, cores, threads, library versions, accelerator."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in handle if "model name" in ln), cpu)
-    except OSError:
-        pass  # not Linux: keep platform's answer
-    info = {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "device": str(device),
-        "device_name": cpu,
-    }
-    if device.type == "cuda":
-        info["device_name"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def random_batch(batch_size: int, image_size: int) -> TensorDataset:
@@ -163,12 +114,12 @@ def random_batch(batch_size: int, image_size: int) -> TensorDataset:
 
 
 def build(
-    make_model: Callable[[], nn.Module],
+    make_model: ModelFactory,
     optimizer: OptimizerFactory,
     variant: Variant,
     settings: TrainerSettings,
     batch: TensorDataset,
-):
+) -> tuple[Machinery, TrainerSettings]:
     """Model, loaders, optimizer and scaler exactly as ``fit`` builds them for ``variant``."""
     settings = dataclasses.replace(
         settings,
@@ -187,7 +138,13 @@ def build(
     ), settings
 
 
-def train_step(make_model, optimizer, variant, settings, batch) -> Step:
+def train_step(
+    make_model: ModelFactory,
+    optimizer: OptimizerFactory,
+    variant: Variant,
+    settings: TrainerSettings,
+    batch: TensorDataset,
+) -> Step:
     """A closure doing one optimizer step of the real training loop on ``batch``."""
     m, settings = build(make_model, optimizer, variant, settings, batch)
     criterion, augment, tracker = nn.BCEWithLogitsLoss(), BatchAugment(), Tracker(None)
@@ -202,7 +159,13 @@ def train_step(make_model, optimizer, variant, settings, batch) -> Step:
     return step
 
 
-def infer_step(make_model, optimizer, variant, settings, batch) -> Step:
+def infer_step(
+    make_model: ModelFactory,
+    optimizer: OptimizerFactory,
+    variant: Variant,
+    settings: TrainerSettings,
+    batch: TensorDataset,
+) -> Step:
     """A closure running ``evaluate`` (eval mode, no grad, per-image counts) on ``batch``."""
     m, settings = build(make_model, optimizer, variant, settings, batch)
     criterion = nn.BCEWithLogitsLoss()
@@ -213,20 +176,27 @@ def infer_step(make_model, optimizer, variant, settings, batch) -> Step:
     return step
 
 
-def summarize(times: Mapping[str, list[float]], batch_size: int, baseline: str) -> dict:
-    """images/s from the median step (robust to one preempted step) and the ratio to baseline."""
-    rows = {
-        name: {"images_per_s": batch_size / statistics.median(t), "step_s": t}
-        for name, t in times.items()
-    }
-    for row in rows.values():
-        row["vs_baseline"] = row["images_per_s"] / rows[baseline]["images_per_s"]
+def summarize(
+    times: Mapping[str, Mapping[str, list[float]]], batch_size: int, baseline: str
+) -> dict[str, dict[str, Any]]:
+    """images/s from each variant's fastest step (other processes only ever add time), and
+    the ratio to the baseline in wall time and in CPU time."""
+    rows = {}
+    for name, t in times.items():
+        wall, cpu = min(t["wall_s"]), min(t["cpu_s"])
+        base_wall, base_cpu = min(times[baseline]["wall_s"]), min(times[baseline]["cpu_s"])
+        rows[name] = {
+            "images_per_s": batch_size / wall,
+            "vs_baseline": base_wall / wall,
+            "cpu_vs_baseline": base_cpu / cpu,
+            **t,
+        }
     return rows
 
 
 def measure(
     make_step: Callable[..., Step],
-    make_model: Callable[[], nn.Module],
+    make_model: ModelFactory,
     optimizer: OptimizerFactory,
     variants: list[Variant],
     settings: TrainerSettings,

@@ -169,6 +169,9 @@ def build_machinery(
 ) -> Machinery:
     """Move the model to its device and build everything whose size depends on the data."""
     device = resolve_device(settings.device, world)
+    if world.distributed and settings.nonfinite == "skip":
+        # a rank that skips its backward would leave the others waiting in all-reduce
+        raise ValueError("trainer.nonfinite=skip is not supported under torchrun; use 'stop'")
     train_set = datasets["train"]
     if settings.batch_size > len(train_set):
         raise ValueError(

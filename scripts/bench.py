@@ -1,8 +1,13 @@
 """Throughput benchmark: input pipeline, training step and inference, measured in one process.
 
-    python scripts/bench.py [--image-size 128] [--batch-size 4] [--steps 3] [--images 64]
+    python scripts/bench.py [--image-size 128] [--batch-size 4] [--steps 3] [--images 128]
         [--models unet,resnet34_unet] [--device auto|cpu|cuda] [--sections pipeline,train,infer]
-        [--variants 32,bf16-mixed+cl,...] [--base-channels N] [--json PATH] [overrides ...]
+        [--variants 32,bf16-mixed+cl,...] [--base-channels N] [--threads N] [--json PATH]
+        [overrides ...]
+
+Variants are ``<precision>[+cl][+fused][+compile]``: autocast precision (32, bf16-mixed,
+16-mixed), channels_last, the optimizer's fused kernel, torch.compile. The baseline, ``32``, is
+the report's setup (fp32, NCHW, for-loop AdamW, eager); every ratio is against it.
 
 The project's default settings (trainer.precision, trainer.channels_last, trainer.compile,
 optimizer.fused) come from the composed config in conf/; trailing ``key=value`` overrides
@@ -17,28 +22,42 @@ import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pet_seg.bench import (
     BASELINE,
+    Step,
     Variant,
     default_variants,
+    for_inference,
     infer_step,
-    machine_info,
     measure,
     random_batch,
     train_step,
 )
+from pet_seg.bench_machine import machine_info
 from pet_seg.bench_pipeline import bench_pipeline
 from pet_seg.paths import CONF_DIR
 from pet_seg.settings import TrainerSettings, resolve_device
 
 SECTIONS = ("pipeline", "train", "infer")
+METHOD = {
+    "pipeline": "full passes, best of --passes; seed_style = per-sample PIL decode+resize and "
+    "torchvision flips/ColorJitter, cached = uint8 cache + prepare_batch with BatchAugment",
+    "train": "build_machinery + train_one_epoch on one in-memory uint8 batch (prepare_batch, "
+    "BatchAugment, autocast forward, BCE, backward, optimizer step, per-step Dice)",
+    "infer": "evaluate() on one in-memory batch: eval mode, no grad, autocast, per-image counts",
+    "images_per_s": "batch / fastest of --steps timed steps after --warmup untimed ones; "
+    "variants interleaved step by step",
+    "vs_baseline": "wall-time ratio to variant '32'; cpu_vs_baseline: process CPU-time ratio",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,11 +66,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per variant")
-    parser.add_argument("--images", type=int, default=64, help="images per pipeline pass")
-    parser.add_argument("--passes", type=int, default=2, help="pipeline passes per arm")
+    parser.add_argument("--images", type=int, default=128, help="images per pipeline pass")
+    parser.add_argument("--passes", type=int, default=5, help="pipeline passes per arm")
+    parser.add_argument("--loader-batch-size", type=int, default=32, help="pipeline batch")
     parser.add_argument("--models", default="unet,resnet34_unet", help="conf/model options")
     parser.add_argument("--base-channels", type=int, default=None, help="default: the config's")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1")
+    parser.add_argument("--threads", type=int, default=None, help="default: trainer.num_threads")
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--variants", default=None, help="e.g. 32,bf16-mixed+cl (32 first)")
     parser.add_argument("--data-root", type=Path, default=Path("data/synthetic-bench"))
@@ -76,11 +97,13 @@ def default_variant(cfg: DictConfig) -> Variant:
     return Variant(str(t.precision), bool(t.channels_last), fused, bool(t.compile))
 
 
-def with_default(variants: list[Variant], default: Variant) -> list[Variant]:
-    return variants if default in variants else [*variants, default]
-
-
-def model_section(args, name: str, variants: list[Variant], step_fn, device) -> dict[str, Any]:
+def model_section(
+    args: argparse.Namespace,
+    name: str,
+    variants: list[Variant],
+    step_fn: Callable[..., Step],
+    device: torch.device,
+) -> dict[str, Any]:
     """One model's variants timed side by side; ``default`` names the config's variant."""
     cfg = compose_model(name, args.overrides)
     kwargs = {} if args.base_channels is None else {"base_channels": args.base_channels}
@@ -88,7 +111,9 @@ def model_section(args, name: str, variants: list[Variant], step_fn, device) -> 
     settings: TrainerSettings = instantiate(cfg.trainer)
     settings.device = str(device)
     default = default_variant(cfg)
-    chosen = with_default(variants, default)
+    if step_fn is infer_step:
+        default = for_inference([default])[0]
+    chosen = variants if default in variants else [*variants, default]
     batch = random_batch(args.batch_size, args.image_size)
     print(f"[bench] {step_fn.__name__} {name}: {[v.name for v in chosen]}", file=sys.stderr)
     result = measure(
@@ -103,6 +128,10 @@ def model_section(args, name: str, variants: list[Variant], step_fn, device) -> 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every requested section, in this one process, so their ratios share the machine state."""
     device = resolve_device(args.device)
+    models = args.models.split(",")
+    threads = args.threads or compose_model(models[0], args.overrides).trainer.num_threads
+    if threads:
+        torch.set_num_threads(threads)
     names = args.variants.split(",") if args.variants else default_variants(device)
     variants = [Variant.parse(name) for name in names]
     if BASELINE not in variants:
@@ -110,21 +139,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     variants.sort(key=lambda v: v != BASELINE)  # first = the ratio's denominator
     sections = args.sections.split(",")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    out: dict[str, Any] = {"machine": machine_info(device), "settings": settings}
+    out: dict[str, Any] = {"machine": machine_info(device), "settings": settings, "method": METHOD}
     started = time.perf_counter()
     if "pipeline" in sections:
         print("[bench] pipeline", file=sys.stderr)
         out["pipeline"] = bench_pipeline(
-            args.data_root, args.images, args.image_size, args.batch_size, device, args.passes
+            args.data_root,
+            args.images,
+            args.image_size,
+            args.loader_batch_size,
+            device,
+            args.passes,
         )
-    # Inference compares the report's setup with the default only: the training section
-    # already shows what each variant does.
-    plan = {"train": (train_step, variants), "infer": (infer_step, [BASELINE])}
+    plan = {"train": (train_step, variants), "infer": (infer_step, for_inference(variants))}
     for section, (step_fn, chosen) in plan.items():
         if section in sections:
             out[section] = {
-                model: model_section(args, model, chosen, step_fn, device)
-                for model in args.models.split(",")
+                model: model_section(args, model, chosen, step_fn, device) for model in models
             }
     out["total_s"] = time.perf_counter() - started
     return out
@@ -147,7 +178,8 @@ def table(out: dict[str, Any]) -> str:
                          f"peak RSS {result['peak_rss_mb']:.0f} MB)")  # fmt: skip
             for name, row in result["variants"].items():
                 lines.append(
-                    f"    {name:<24} {row['images_per_s']:8.2f} img/s  x{row['vs_baseline']:.2f}"
+                    f"    {name:<28} {row['images_per_s']:8.2f} img/s  x{row['vs_baseline']:.2f} "
+                    f"(CPU time x{row['cpu_vs_baseline']:.2f})"
                 )
     return "\n".join(lines)
 
