@@ -14,6 +14,7 @@ from tiny import CONF, tiny_overrides
 
 from pet_seg.checkpoint import load_checkpoint
 from pet_seg.run import run
+from pet_seg.tracking import start_wandb
 from pet_seg.train import NonFiniteLossError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,3 +155,18 @@ def test_non_finite_loss_stops_naming_the_step_or_skips_the_batch(mode, tmp_path
         warnings = _records(tmp_path / "run", "warning")
         assert len(warnings) == 1 and "step 12" in warnings[0]["message"]
         assert len(_records(tmp_path / "run", "step")) == 17
+
+
+def test_wandb_online_without_credentials_falls_back_to_offline(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))  # no saved login
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    with pytest.warns(UserWarning, match="W&B init failed in mode='online'"):
+        wandb_run = start_wandb(
+            tmp_path, "name", {"a": 1}, project="pet_seg", mode="online", group="g"
+        )
+    try:
+        assert wandb_run.settings.mode == "offline" and wandb_run.group == "g"
+    finally:
+        wandb_run.finish()
+    assert list((tmp_path / "wandb").glob("offline-run-*"))
