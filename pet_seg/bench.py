@@ -26,15 +26,9 @@ from pet_seg.bench_machine import PeakMemory, sync
 from pet_seg.distributed import SINGLE_PROCESS
 from pet_seg.evaluation import PRECISIONS, evaluate
 from pet_seg.schedule import SchedulerSpec
-from pet_seg.settings import TrainerSettings
+from pet_seg.settings import Machinery, OptimizerFactory, TrainerSettings, build_machinery
 from pet_seg.tracking import Tracker
-from pet_seg.train import (
-    EpochState,
-    Machinery,
-    OptimizerFactory,
-    build_machinery,
-    train_one_epoch,
-)
+from pet_seg.train import EpochState, train_one_epoch
 
 Step = Callable[[], None]
 ModelFactory = Callable[[], nn.Module]

@@ -43,7 +43,7 @@ from pet_seg.inference import (
 from pet_seg.metrics import pixel_counts
 from pet_seg.panels import draw_panels
 from pet_seg.paths import CONF_DIR
-from pet_seg.train import resolve_device
+from pet_seg.settings import resolve_device
 
 log = logging.getLogger(__name__)
 

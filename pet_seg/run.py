@@ -23,8 +23,9 @@ from pet_seg.checkpoint import load_checkpoint
 from pet_seg.distributed import init_world
 from pet_seg.evaluation import Evaluation, summary_of, write_per_image
 from pet_seg.paths import CONF_DIR
+from pet_seg.settings import TrainerSettings, resolve_device
 from pet_seg.tracking import Tracker
-from pet_seg.train import TrainerSettings, fit, resolve_device, test_best
+from pet_seg.train import fit, test_best
 
 SUMMARY_FILE = "summary.json"
 

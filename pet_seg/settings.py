@@ -1,14 +1,22 @@
-"""The ``trainer`` config group as a typed object, and the device and loaders it implies."""
+"""The ``trainer`` config group as a typed object, and the machinery it implies: the device, the
+loaders, the optimizer, scheduler and grad scaler, and the model as trained (DDP, compile)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from pet_seg.distributed import SINGLE_PROCESS, World
 from pet_seg.evaluation import PRECISIONS
+from pet_seg.schedule import SchedulerSpec
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
 @dataclass
@@ -76,3 +84,64 @@ def make_loader(
         pin_memory=torch.cuda.is_available(),
         persistent_workers=settings.num_workers > 0,
     )
+
+
+@dataclass
+class Machinery:
+    """What ``fit`` builds around the model: device, loaders, optimizer, scheduler, scaler."""
+
+    device: torch.device
+    train_loader: DataLoader
+    val_loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    net: nn.Module  # the model as trained: maybe DDP-wrapped and compiled
+
+
+def build_machinery(
+    model: nn.Module,
+    optimizer_factory: OptimizerFactory,
+    schedule: SchedulerSpec,
+    datasets: Mapping[str, Dataset],
+    settings: TrainerSettings,
+    world: World,
+) -> Machinery:
+    """Move the model to its device and build everything whose size depends on the data."""
+    device = resolve_device(settings.device, world)
+    if world.distributed and settings.nonfinite == "skip":
+        # a rank that skips its backward would leave the others waiting in all-reduce
+        raise ValueError("trainer.nonfinite=skip is not supported under torchrun; use 'stop'")
+    train_set = datasets["train"]
+    if settings.batch_size > len(train_set):
+        raise ValueError(
+            f"trainer.batch_size={settings.batch_size} is larger than the training split "
+            f"({len(train_set)} images); lower trainer.batch_size or use more data."
+        )
+    train_loader = make_loader(
+        train_set, settings.batch_size, shuffle=True, settings=settings, world=world, drop_last=True
+    )
+    val_loader = make_loader(
+        datasets["val"],
+        settings.eval_batch_size or settings.batch_size,
+        shuffle=False,
+        settings=settings,
+        world=world,
+    )
+    model.to(
+        device=device,
+        memory_format=torch.channels_last if settings.channels_last else torch.contiguous_format,
+    )
+    optimizer = optimizer_factory(model.parameters())
+    scheduler = schedule.build(optimizer, total_steps=settings.epochs * len(train_loader))
+    scaler = torch.amp.GradScaler(
+        device.type, enabled=settings.precision == "16-mixed" and device.type == "cuda"
+    )
+    net = model
+    if world.distributed:
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if settings.compile:
+        net = torch.compile(net)
+    return Machinery(device, train_loader, val_loader, optimizer, scheduler, scaler, net)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -29,10 +28,14 @@ from pet_seg.evaluation import Evaluation, autocast, evaluate, predict_masks
 from pet_seg.metrics import dice_from_counts, pixel_counts
 from pet_seg.preprocess import prepare_batch
 from pet_seg.schedule import SchedulerSpec
-from pet_seg.settings import TrainerSettings, make_loader, resolve_device
+from pet_seg.settings import (
+    OptimizerFactory,
+    TrainerSettings,
+    build_machinery,
+    make_loader,
+    resolve_device,
+)
 from pet_seg.tracking import Tracker
-
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -144,67 +147,6 @@ def _restore(
     torch.set_rng_state(state["rng"]["torch"])
     partial = state.get("partial")
     return state["progress"], EpochState(**partial) if partial else None
-
-
-@dataclass
-class Machinery:
-    """What ``fit`` builds around the model: device, loaders, optimizer, scheduler, scaler."""
-
-    device: torch.device
-    train_loader: DataLoader
-    val_loader: DataLoader
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    scaler: torch.amp.GradScaler
-    net: nn.Module  # the model as trained: maybe DDP-wrapped and compiled
-
-
-def build_machinery(
-    model: nn.Module,
-    optimizer_factory: OptimizerFactory,
-    schedule: SchedulerSpec,
-    datasets: Mapping[str, Dataset],
-    settings: TrainerSettings,
-    world: World,
-) -> Machinery:
-    """Move the model to its device and build everything whose size depends on the data."""
-    device = resolve_device(settings.device, world)
-    if world.distributed and settings.nonfinite == "skip":
-        # a rank that skips its backward would leave the others waiting in all-reduce
-        raise ValueError("trainer.nonfinite=skip is not supported under torchrun; use 'stop'")
-    train_set = datasets["train"]
-    if settings.batch_size > len(train_set):
-        raise ValueError(
-            f"trainer.batch_size={settings.batch_size} is larger than the training split "
-            f"({len(train_set)} images); lower trainer.batch_size or use more data."
-        )
-    train_loader = make_loader(
-        train_set, settings.batch_size, shuffle=True, settings=settings, world=world, drop_last=True
-    )
-    val_loader = make_loader(
-        datasets["val"],
-        settings.eval_batch_size or settings.batch_size,
-        shuffle=False,
-        settings=settings,
-        world=world,
-    )
-    model.to(
-        device=device,
-        memory_format=torch.channels_last if settings.channels_last else torch.contiguous_format,
-    )
-    optimizer = optimizer_factory(model.parameters())
-    scheduler = schedule.build(optimizer, total_steps=settings.epochs * len(train_loader))
-    scaler = torch.amp.GradScaler(
-        device.type, enabled=settings.precision == "16-mixed" and device.type == "cuda"
-    )
-    net = model
-    if world.distributed:
-        net = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    if settings.compile:
-        net = torch.compile(net)
-    return Machinery(device, train_loader, val_loader, optimizer, scheduler, scaler, net)
 
 
 def fit(

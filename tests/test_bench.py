@@ -22,9 +22,9 @@ from pet_seg.bench import Variant, random_batch
 from pet_seg.distributed import SINGLE_PROCESS
 from pet_seg.models import UNet
 from pet_seg.schedule import SchedulerSpec
-from pet_seg.settings import TrainerSettings
+from pet_seg.settings import TrainerSettings, build_machinery
 from pet_seg.tracking import Tracker
-from pet_seg.train import EpochState, build_machinery, train_one_epoch
+from pet_seg.train import EpochState, train_one_epoch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 

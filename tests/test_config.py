@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 
 from pet_seg.augmentation import BatchAugment
 from pet_seg.schedule import SchedulerSpec
-from pet_seg.train import TrainerSettings
+from pet_seg.settings import TrainerSettings
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = [
