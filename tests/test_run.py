@@ -88,6 +88,10 @@ def test_headline_sweep_is_one_wandb_group_of_four_offline_runs(headline_sweep):
         assert group.encode() in data, f"{log} is not in W&B group {group}"
         # the run name is the swept overrides, the id is stored in the checkpoint for resuming
         assert json.loads((job / "summary.json").read_text())["name"].encode() in data
+        # per-image test table and validation images with truth/prediction mask overlays
+        assert list(offline_run.glob("files/media/table/test/per_image_*.table.json"))
+        assert len(list(offline_run.glob("files/media/images/val/samples_*.png"))) == 4  # 4 val
+        assert list(offline_run.glob("files/media/images/mask/val/samples_*.mask.png"))
 
 
 def _tiny_cfg(data_root: Path, *extra: str):
