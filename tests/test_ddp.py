@@ -18,6 +18,14 @@ def _per_image(path: Path) -> list[tuple[str, str]]:
         return [(row["name"], row["dice"]) for row in csv.DictReader(handle)]
 
 
+def _run(*command: str) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, *command], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def _epochs(run_dir: Path) -> list[dict]:
     records = map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
     return [r for r in records if r["kind"] == "epoch"]
@@ -32,35 +40,9 @@ def test_two_process_gloo_run_matches_single_process(tmp_path):
         "augmentation=none",
         "trainer.device=cpu",
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = subprocess.run(
-        [sys.executable, "-m", "pet_seg.run", *args, f"hydra.run.dir={tmp_path / 'single'}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert single.returncode == 0, single.stderr[-3000:]
-    ddp = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "pet_seg.run",
-            *args,
-            f"hydra.run.dir={tmp_path / 'ddp'}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    _run("-m", "pet_seg.run", *args, f"hydra.run.dir={tmp_path / 'single'}")
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    _run(*torchrun, "-m", "pet_seg.run", *args, f"hydra.run.dir={tmp_path / 'ddp'}")
 
     # rank 0 alone logged: the same number of optimizer steps and epochs, no duplicates
     lines = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
@@ -83,21 +65,8 @@ def test_two_process_gloo_run_matches_single_process(tmp_path):
     # the sharded test evaluation, gathered across ranks, equals one process scoring best.pt
     names = [n for n, _ in _per_image(tmp_path / "single" / "test_results.csv")]
     assert [n for n, _ in _per_image(tmp_path / "ddp" / "test_results.csv")] == names
-    rescored = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pet_seg.evaluate",
-            f"ckpt={tmp_path / 'ddp' / 'checkpoints' / 'best.pt'}",
-            f"output={tmp_path / 'rescored'}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert rescored.returncode == 0, rescored.stderr[-3000:]
+    best = tmp_path / "ddp" / "checkpoints" / "best.pt"
+    _run("-m", "pet_seg.evaluate", f"ckpt={best}", f"output={tmp_path / 'rescored'}")
     assert _per_image(tmp_path / "rescored" / "per_image.csv") == _per_image(
         tmp_path / "ddp" / "test_results.csv"
     )
