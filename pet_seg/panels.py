@@ -32,7 +32,10 @@ def _check(sample: Sample, row: int) -> None:
 
 
 def draw_panels(
-    samples: Sequence[Sample], path: str | Path, titles: Sequence[str] | None = None
+    samples: Sequence[Sample],
+    path: str | Path,
+    titles: Sequence[str] | None = None,
+    suptitle: str | None = None,
 ) -> Path:
     """Write one 4-column row per (image, mask, prob) sample to ``path`` (PNG); return the path.
 
@@ -62,6 +65,8 @@ def draw_panels(
                 ax.set_title(COLUMNS[col])
         if titles is not None:
             shown[0].set_ylabel(titles[row], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -12,17 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from hydra.utils import instantiate
 
-from pet_seg.checkpoint import load_checkpoint
-from pet_seg.preprocess import prepare_batch
+from pet_seg.inference import load_model, predict_logits
+from pet_seg.metrics import dice_from_counts, pixel_counts
+from pet_seg.panels import draw_panels
 from pet_seg.report.labels import display_name
-from pet_seg.report.plots import new_figure, save
 from pet_seg.report.runs import Run
 
-THRESHOLD = 0.5
 PATH_KEYS = ("root", "cache_dir")
 
 
@@ -60,52 +58,18 @@ class TestImages:
         return self._cache[key]
 
 
-@torch.no_grad()
-def predict(run: Run, images: TestImages) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """(names, RGB images (N, H, W, 3), masks (N, H, W), probabilities (N, H, W))."""
-    state = load_checkpoint(run.path / "checkpoints" / "best.pt")
-    model = instantiate(state["config"]["model"])
-    model.load_state_dict(state["model"])
-    model.eval()
-    names, images_u8, masks_u8 = images.get(_data_config(state["config"]["data"], run.cwd))
-    x, _ = prepare_batch(images_u8, masks_u8, torch.device("cpu"))
-    prob = torch.sigmoid(model(x).float())[:, 0]  # (N, H, W)
-    return (names, images_u8.permute(0, 2, 3, 1).numpy(), masks_u8[:, 0].numpy(), prob.numpy())
-
-
-def _dice(pred: np.ndarray, true: np.ndarray) -> float:
-    """Per-image Dice, 1 when both are empty (the convention of pet_seg.metrics)."""
-    total = pred.sum() + true.sum()
-    return 1.0 if total == 0 else float(2 * np.logical_and(pred, true).sum() / total)
-
-
 def sample_grid(run: Run, title: str, images: TestImages, path: Path) -> Path:
     """Rows = test images; columns = image, ground truth, probability map, mask (p > 0.5)."""
-    names, rgb, masks, prob = predict(run, images)
-    fig = new_figure(10.5, 2.6 * len(names) + 0.6)
-    axes = np.atleast_2d(fig.subplots(len(names), 4, squeeze=False))
-    for row, name in enumerate(names):
-        pred = prob[row] > THRESHOLD
-        panels = [
-            (rgb[row], {}, f"{name}"),
-            (masks[row], {"cmap": "gray", "vmin": 0, "vmax": 1}, "ground truth"),
-            (prob[row], {"cmap": "viridis", "vmin": 0, "vmax": 1}, "probability"),
-            (
-                pred,
-                {"cmap": "gray", "vmin": 0, "vmax": 1},
-                f"p > {THRESHOLD} (Dice {_dice(pred, masks[row] > 0):.3f})",
-            ),
-        ]
-        drawn = []
-        for ax, (picture, style, label) in zip(axes[row], panels, strict=True):
-            drawn.append(ax.imshow(picture, interpolation="nearest", **style))
-            ax.set_title(label, fontsize=9)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.colorbar(drawn[2], ax=axes[row][2], fraction=0.046, pad=0.02)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return save(fig, path)
+    model, config = load_model(run.path / "checkpoints" / "best.pt")
+    names, images_u8, masks_u8 = images.get(_data_config(config["data"], run.cwd))
+    logits = predict_logits(model, images_u8, "cpu")  # (N, 1, H, W)
+    dice = dice_from_counts(pixel_counts(logits, masks_u8.float()))  # (N,)
+    samples = [
+        (image.permute(1, 2, 0).numpy(), mask[0].numpy(), prob[0].numpy())
+        for image, mask, prob in zip(images_u8, masks_u8, torch.sigmoid(logits), strict=True)
+    ]
+    titles = [f"{name}  Dice {d:.3f}" for name, d in zip(names, dice.tolist(), strict=True)]
+    return draw_panels(samples, path, titles, suptitle=title)
 
 
 def slug(text: str) -> str:
