@@ -1,11 +1,13 @@
 """Every option of every config group composes with the real conf/ and builds its object."""
 
+import itertools
 from pathlib import Path
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from pet_seg.augmentation import BatchAugment
 from pet_seg.schedule import SchedulerSpec
@@ -38,13 +40,63 @@ def test_every_group_exists_with_options():
         assert _options(group), f"conf/{group}/ has no options"
 
 
-def test_defaults_are_the_reports_recipe():
-    cfg = _compose()
-    assert cfg.model._target_ == "pet_seg.models.UNet" and cfg.trainer.batch_size == 32
+# The report's recipe, field by field: its "Hyperparameters" section and training commands.
+REPORT_BATCH = {"pet_seg.models.UNet": 32, "pet_seg.models.ResNet34UNet": 128}
+AUGMENT_ON = {"hflip": 0.5, "vflip": 0.5, "brightness": 0.2, "contrast": 0.2, "saturation": 0.2}
+AUGMENT_OFF = dict.fromkeys(AUGMENT_ON, 0.0)
+ONECYCLE = {
+    "interval": "step",
+    "factory": {"_target_": "torch.optim.lr_scheduler.OneCycleLR", "_partial_": True,
+                "max_lr": 1e-3, "pct_start": 0.1, "anneal_strategy": "cos"},
+}  # fmt: skip
+COSINE = {
+    "interval": "epoch",
+    "factory": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "_partial_": True,
+                "T_max": 50},
+}  # fmt: skip
+
+
+def assert_report_recipe(cfg, scheduler: dict, augment: dict) -> None:
+    """Everything the report fixes, resolved as a run would see it."""
+    assert cfg.model.base_channels == {"pet_seg.models.UNet": 64}.get(cfg.model._target_, 32)
+    assert cfg.trainer.batch_size == REPORT_BATCH[cfg.model._target_]
+    assert cfg.optimizer._target_ == "torch.optim.AdamW"
     assert (cfg.optimizer.lr, cfg.optimizer.weight_decay) == (1e-3, 1e-2)
-    assert cfg.trainer.epochs == 50 and cfg.data.image_size == 256
-    assert cfg.augmentation.hflip == 0.5 and cfg.augmentation.brightness == 0.2
-    assert _compose("model=resnet34_unet").trainer.batch_size == 128
+    assert (cfg.trainer.epochs, cfg.data.image_size) == (50, 256)
+    resolved = OmegaConf.to_container(cfg.scheduler, resolve=True)
+    assert {key: resolved[key] for key in scheduler} == scheduler
+    assert {key: cfg.augmentation[key] for key in augment} == augment
+
+
+@pytest.mark.parametrize("model", ["unet", "resnet34_unet"])
+def test_defaults_are_the_reports_final_recipe(model):
+    assert_report_recipe(_compose(f"model={model}"), ONECYCLE, AUGMENT_ON)
+
+
+def _sweep_jobs(experiment: str) -> list[list[str]]:
+    """The override list of every job the experiment's sweep launches."""
+    params = _with_hydra(f"experiment={experiment}").hydra.sweeper.params
+    axes = [
+        [f"{key}={value}" for value in str(values).split(",")] for key, values in params.items()
+    ]
+    return [[f"experiment={experiment}", *job] for job in itertools.product(*axes)]
+
+
+@pytest.mark.parametrize(
+    ("experiment", "expected"),
+    [  # (scheduler, augmentation) per job, keyed by its swept values
+        ("architecture", lambda job: (ONECYCLE, AUGMENT_ON)),
+        ("augmentation_ablation",
+         lambda job: (COSINE, AUGMENT_ON if "augmentation=flip_jitter" in job else AUGMENT_OFF)),
+        ("scheduler_ablation",
+         lambda job: (ONECYCLE if "scheduler=onecycle" in job else COSINE, AUGMENT_ON)),
+    ],
+)  # fmt: skip
+def test_report_experiments_resolve_to_the_reports_recipe(experiment, expected):
+    jobs = _sweep_jobs(experiment)
+    assert len(jobs) in (2, 4)
+    for job in jobs:
+        assert_report_recipe(_compose(*job), *expected(job))
 
 
 @pytest.mark.parametrize("option", _options("model"))
@@ -124,9 +176,9 @@ def test_the_reports_comparisons_sweep_what_they_compare(option, swept):
     assert set(params.model.split(",")) == {"unet", "resnet34_unet"}
 
 
-def test_quickstart_is_the_headline_sweep_on_synthetic_data():
+def test_quickstart_is_the_headline_sweep_on_the_shipped_real_pets():
     cfg = _with_hydra("experiment=quickstart")
-    assert cfg.data._target_ == "pet_seg.data.load_synthetic_splits"
+    assert cfg.data._target_ == "pet_seg.data.load_splits" and cfg.data.root is None
     assert cfg.hydra.sweeper.params.scheduler == "cosine,onecycle"
     assert cfg.model.base_channels == 64  # full-width models, small images
     assert cfg.data.image_size <= 128

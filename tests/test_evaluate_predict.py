@@ -17,6 +17,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
+from tiny import PNG_NAMED_JPG, tiny_overrides
 
 from pet_seg.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pet_seg.data import load_sample, read_split, trimap_to_mask
@@ -41,26 +42,15 @@ def cli(module: str, *args: str, cwd: Path, check: bool = True) -> subprocess.Co
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> SimpleNamespace:
-    """One 1-epoch UNet (base_channels=4) on 40+12 synthetic images, as `pet_seg.run` makes it."""
+def trained(tmp_path_factory, real_root) -> SimpleNamespace:
+    """One 1-epoch UNet (base_channels=4) on real pets (36 train, 12 test; real JPEG sizes and
+    aspect ratios, a PNG named .jpg among the test images), as `pet_seg.run` makes it."""
     base = tmp_path_factory.mktemp("eval_predict")
-    root, run = base / "synth", base / "run"
+    run = base / "run"
     cli(
-        "run",
-        "data=synthetic",
-        f"data.root={root}",
-        f"data.image_size={SIZE}",
-        "data.num_trainval=40",
-        "data.num_test=12",
-        "model.base_channels=4",
-        "trainer.epochs=1",
-        "trainer.batch_size=4",
-        "trainer.progress=false",
-        "logger=none",
-        f"hydra.run.dir={run}",
-        cwd=base,
+        "run", *tiny_overrides(real_root, epochs=1), "logger=none", f"hydra.run.dir={run}", cwd=base
     )
-    return SimpleNamespace(base=base, root=root, run=run, ckpt=run / "checkpoints" / "best.pt")
+    return SimpleNamespace(base=base, root=real_root, run=run, ckpt=run / "checkpoints" / "best.pt")
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +133,7 @@ def test_evaluate_data_overrides_apply_on_top_of_the_checkpoint(trained, tmp_pat
     )
     assert len(read_rows(tmp_path / "per_image.csv")) == len(read_split(trained.root, "val"))
     used = (tmp_path / "config.yaml").read_text()
-    assert "cache: false" in used and str(trained.root) in used and "num_test: 12" in used
+    assert "cache: false" in used and str(trained.root) in used and "image_size: 64" in used
 
 
 def merged(stored: dict, *args: str) -> tuple[dict, bool]:
@@ -207,6 +197,24 @@ def test_predict_masks_overlays_and_bad_files(trained, evaluations, tmp_path):
         # move a logit by a rounding error, hence not bit-exact).
         scored = np.asarray(Image.open(evaluations[False, "original"] / "masks" / f"{name}.png"))
         assert (scored == mask).mean() > 0.999
+
+
+def test_predict_on_the_release_images_folder_skips_only_non_pictures(trained, tmp_path):
+    """The real images/ holds .mat files and a PNG and a GIF named .jpg: every picture gets a
+    mask, the .mat files a warning."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    pictures = [PNG_NAMED_JPG, "Abyssinian_34", *read_split(trained.root, "test")[1:3]]
+    for file in [*(f"{stem}.jpg" for stem in pictures), "Abyssinian_100.mat"]:
+        shutil.copy(trained.root / "images" / file, folder / file)
+    out = tmp_path / "out"
+    done = cli("predict", f"ckpt={trained.ckpt}", f"input={folder}", f"output={out}", cwd=tmp_path)
+    log = done.stdout + done.stderr
+    assert "Abyssinian_100.mat" in log and "not an image" in log and "unreadable" not in log
+    assert sorted(p.stem for p in (out / "masks").iterdir()) == sorted(pictures)
+    for stem in pictures:
+        with Image.open(folder / f"{stem}.jpg") as picture:
+            assert Image.open(out / "masks" / f"{stem}.png").size == picture.size
 
 
 def test_predict_refuses_to_write_into_its_input(trained, tmp_path):

@@ -24,6 +24,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from matplotlib.image import imread
 from omegaconf import OmegaConf, open_dict
+from tiny import real_subset
 
 from pet_seg.report import write_report
 from pet_seg.report.__main__ import main as report_main
@@ -32,9 +33,8 @@ from pet_seg.report.labels import parse_override
 from pet_seg.report.runs import load_run, read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
+SYNTHETIC = ["data=synthetic", "data.num_trainval=20", "data.num_test=8"]
 TINY = [
-    "data.num_trainval=20",
-    "data.num_test=8",
     "model.base_channels=4",
     "trainer.epochs=2",
     "trainer.batch_size=4",
@@ -68,7 +68,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The quickstart experiment at tiny settings; its callback writes ``<sweep>/report``."""
     base = tmp_path_factory.mktemp("report_sweep")
-    done = _sweep(base / "sweep", "experiment=quickstart", f"data.root={base / 'synth'}", *TINY)
+    real = real_subset(base / "real")
+    done = _sweep(base / "sweep", "experiment=quickstart", f"data.root={real}", *TINY)
     assert done.returncode == 0, done.stderr[-3000:]
     return base / "sweep"
 
@@ -178,13 +179,12 @@ def test_seeds_of_one_config_are_shown_as_mean_and_std(sweep: Path, tmp_path: Pa
 @pytest.mark.slow
 def test_sweep_with_a_failed_job_still_ends_with_a_report(sweep: Path, tmp_path: Path) -> None:
     """Hydra skips on_multirun_end when a job fails; the callback's on_job_end covers it."""
-    synth = sweep.parent / "synth"
     done = _sweep(
         tmp_path / "failing",
         "model=unet",
         "trainer.batch_size=1000,4",
-        "data=synthetic",
-        f"data.root={synth}",
+        "data=oxford_pet_mini",
+        f"data.root={sweep.parent / 'real'}",
         *(o for o in TINY if not o.startswith(("trainer.epochs", "trainer.batch_size"))),
         "trainer.epochs=1",
         "+hydra.callbacks.report._target_=pet_seg.report.callback.ReportCallback",
@@ -240,7 +240,7 @@ def _experiment_jobs(experiment: str) -> list[list[str]]:
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
     params = [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]
-    extra = [f"experiment={experiment}", "data=synthetic", *TINY]
+    extra = [f"experiment={experiment}", *SYNTHETIC, *TINY]
     parsed = OverridesParser.create().parse_overrides([*params, *extra])
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
@@ -271,7 +271,9 @@ def test_comparison_experiments_give_the_reports_table_layout(experiment, labels
         config = OmegaConf.to_container(cfg, resolve=True)
         _fake_run(tmp_path / str(number), overrides, config, choices, [0.5 + 0.1 * number])
     report = write_report([tmp_path], samples=0)
-    assert [r.label for r in report.runs] == [", ".join(j[: len(j) - 2 - len(TINY)]) for j in jobs]
+    assert [r.label for r in report.runs] == [
+        ", ".join(j[: len(j) - 1 - len(SYNTHETIC) - len(TINY)]) for j in jobs
+    ]
     assert {r["label"] for r in _rows(report.csv)} == labels
     assert all(f"| {label} | finished | 1 |" in report.table for label in labels)
 

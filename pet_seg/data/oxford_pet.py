@@ -73,6 +73,26 @@ def check_root(root: Path) -> None:
         )
 
 
+def require_listed_files(root: Path, names: Sequence[str]) -> None:
+    """Name every missing picture and trimap at once: a partial download misses hundreds, and
+    failing on them one by one (deep in a cache build or a DataLoader worker) hides the cause."""
+    root = Path(root)
+    missing = [
+        path
+        for name in dict.fromkeys(names)
+        for path in (image_path(root, name), trimap_path(root, name))
+        if not path.is_file()
+    ]
+    if missing:
+        shown = ", ".join(str(path.relative_to(root)) for path in missing[:8])
+        more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        raise DataError(
+            f"Oxford-IIIT Pet at {root.resolve()} is incomplete: {len(missing)} file(s) named by "
+            f"the split files are missing: {shown}{more}. `python -m pet_seg.data.check {root}` "
+            f"lists every problem. {fix_hint(root)}"
+        )
+
+
 def read_split(root: Path, split: str, val_every: int = 10) -> list[str]:
     """Names of one split; val is every ``val_every``-th trainval line so splits never overlap."""
     if split not in SPLITS:

@@ -13,7 +13,14 @@ from torch.utils.data import Dataset
 
 from pet_seg.data.cache import CachedPetSegmentation
 from pet_seg.data.download import download_oxford_pet
-from pet_seg.data.oxford_pet import SPLITS, PetSegmentation, check_root
+from pet_seg.data.mini import MINI_ROOT
+from pet_seg.data.oxford_pet import (
+    SPLITS,
+    PetSegmentation,
+    check_root,
+    read_split,
+    require_listed_files,
+)
 from pet_seg.data.synthetic import ensure_synthetic
 
 
@@ -23,18 +30,24 @@ def _absolute(path: str | Path) -> Path:
 
 
 def load_splits(
-    root: str,
+    root: str | None,
     image_size: int,
     val_every: int = 10,
     cache: bool = True,
     download: bool = False,
     cache_dir: str | None = None,
 ) -> dict[str, Dataset]:
-    """``{"train", "val", "test"}`` datasets of uint8 (3, S, S) images and (1, S, S) masks."""
-    root_path = _absolute(root)
+    """``{"train", "val", "test"}`` datasets of uint8 (3, S, S) images and (1, S, S) masks.
+
+    ``root=None`` is the real subset shipped inside the package (``data=oxford_pet_mini``), found
+    next to this code so that it works from any working directory.
+    """
+    root_path = MINI_ROOT if root is None else _absolute(root)
     if download:
         download_oxford_pet(root_path)
     check_root(root_path)
+    names = [name for split in SPLITS for name in read_split(root_path, split, val_every)]
+    require_listed_files(root_path, names)
     if not cache:
         return {split: PetSegmentation(root_path, split, image_size, val_every) for split in SPLITS}
     cache_path = _absolute(cache_dir) if cache_dir is not None else None

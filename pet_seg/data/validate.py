@@ -27,6 +27,8 @@ from pet_seg.data.oxford_pet import (
 )
 
 LINE = re.compile(r"^\S+ \d+ \d+ \d+$")
+# File signatures: the release has a PNG and a GIF named .jpg, which decode fine.
+SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF"}
 
 
 def _check_split_files(root: Path) -> list[str]:
@@ -101,6 +103,61 @@ def check_dataset(root: str | Path, val_every: int = 10) -> list[str]:
         for sample_problems in pool.map(lambda name: _check_sample(root, name), names):
             problems += sample_problems
     return problems
+
+
+def _format_of(path: Path) -> str | None:
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    return next((fmt for sig, fmt in SIGNATURES.items() if head.startswith(sig)), None)
+
+
+def _listed_anywhere(root: Path) -> set[str]:
+    names = set()
+    for name in ("trainval.txt", "test.txt", "list.txt"):
+        path = root / "annotations" / name
+        if path.is_file():
+            lines = path.read_text().splitlines()
+            names |= {line.split()[0] for line in lines if line.strip() and line[0] != "#"}
+    return names
+
+
+def _shown(names: list[str], limit: int = 6) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def harmless_oddities(root: str | Path) -> list[str]:
+    """What the real release carries that the loader ignores or copes with: warnings, not errors.
+
+    The official tarballs hold ``.mat`` files in ``images/``, macOS ``._*`` files, pictures in no
+    split file, and a PNG and a GIF named ``.jpg``; a checker that failed on them would fail on
+    every real download.
+    """
+    root = Path(root)
+    images = root / "images"
+    if not images.is_dir():
+        return []
+    files = sorted(p for p in images.iterdir() if p.is_file())
+    pictures = [p for p in files if p.suffix.lower() == ".jpg" and not p.name.startswith("._")]
+    notes = []
+    others = [p.name for p in files if p not in pictures]
+    if others:
+        notes.append(
+            f"{images}: {len(others)} file(s) that are not .jpg pictures, ignored: {_shown(others)}"
+        )
+    apple = sorted(p.name for p in (root / "annotations").rglob("._*"))
+    if apple:
+        notes.append(
+            f"{root / 'annotations'}: {len(apple)} macOS '._*' file(s), ignored: {_shown(apple)}"
+        )
+    unlisted = [p.stem for p in pictures if p.stem not in _listed_anywhere(root)]
+    if unlisted:
+        notes.append(f"{len(unlisted)} picture(s) in no split file, not used: {_shown(unlisted)}")
+    for path in pictures:
+        fmt = _format_of(path)
+        if fmt not in (None, "JPEG"):
+            notes.append(f"{path}: really a {fmt} file named .jpg; decoded as {fmt}, harmless")
+    return notes
 
 
 def count_listed(root: str | Path, val_every: int = 10) -> int:
