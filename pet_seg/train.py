@@ -47,6 +47,7 @@ class EpochState:
     """Running sums of one training epoch; saved on Ctrl-C so the epoch can be finished later."""
 
     start_step: int = 0  # global optimizer step when the epoch began
+    start_lr: float | None = None  # the rate the epoch began with (a per-step schedule moves it)
     steps: int = 0
     batches: int = 0
     loss_sum: float = 0.0
@@ -202,12 +203,12 @@ def fit(
 
     for epoch in range(progress["epoch"] + 1, settings.epochs + 1):
         m.train_loader.sampler.set_epoch(epoch)
-        state, partial = partial or EpochState(start_step=progress["step"]), None
+        lr = m.optimizer.param_groups[0]["lr"]
+        state, partial = partial or EpochState(start_step=progress["step"], start_lr=lr), None
         if state.augment_rng is None:  # a fresh epoch: its own augmentation stream, per rank
             augment.reseed((settings.seed * 100_003 + epoch) * 64 + world.rank)
         else:
             augment.generator.set_state(state.augment_rng)
-        lr = m.optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
         started = time.perf_counter()
         try:
             train_one_epoch(
@@ -253,7 +254,7 @@ def fit(
             "kind": "epoch",
             "epoch": epoch,
             "step": progress["step"],
-            "lr": lr,
+            "lr": state.start_lr,
             "train/loss": loss_sum / seen,
             "train/dice": dice_sum / seen,
             "val/loss": val.loss,

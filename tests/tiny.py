@@ -26,7 +26,8 @@ def real_subset(root: Path, num_trainval: int = 40, num_test: int = 12) -> Path:
     root = Path(root)
     if (root / "annotations" / "test.txt").is_file():
         return root
-    shutil.copytree(MINI_ROOT, root, ignore=shutil.ignore_patterns(".pet_seg_cache"))
+    ignore = shutil.ignore_patterns(".pet_seg_cache")
+    shutil.copytree(MINI_ROOT, root, ignore=ignore, dirs_exist_ok=True)
     annotations = root / "annotations"
     trainval = _spread((annotations / "trainval.txt").read_text().splitlines(), num_trainval)
     test = (annotations / "test.txt").read_text().splitlines()
