@@ -52,10 +52,10 @@ def _shrink_image(source: Path, target: Path, max_side: int, quality: int) -> tu
     with Image.open(source) as image:
         image.load()
         fmt, size = image.format, scaled_size(image.size, max_side)
-        small = image.resize(size, Image.Resampling.LANCZOS) if image.mode != "P" else image
         if image.mode == "P":  # palette (GIF): resize through RGB, keep a palette file
-            rgb = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-            small = rgb.quantize(colors=256)
+            small = image.convert("RGB").resize(size, Image.Resampling.LANCZOS).quantize(256)
+        else:
+            small = image.resize(size, Image.Resampling.LANCZOS)
         options = {"quality": quality} if fmt == "JPEG" else {"optimize": True}
         small.save(target, format=fmt, **options)
     return size
@@ -71,7 +71,7 @@ def _copy_pairs(src: Path, dst: Path, max_side: int, quality: int) -> set[str]:
     written = set()
     for path in sorted((src / "images").iterdir()):
         target = dst / "images" / path.name
-        if path.name.startswith("._") or path.suffix.lower() == ".mat":
+        if path.suffix.lower() == ".mat":  # a megabyte each in the release; keep the header
             target.write_bytes(path.read_bytes()[:MAT_HEADER_BYTES])
             continue
         try:
