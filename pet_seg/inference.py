@@ -106,8 +106,13 @@ def build_model(path: Path, model_config: Mapping[str, Any]) -> nn.Module:
             f"{path}: the stored config has no model._target_; expected a checkpoint written by "
             "`python -m pet_seg.run`."
         )
+    config = dict(model_config)
+    if config.get("weights") is not None:
+        # A pretrained model's checkpoint holds every weight: fetching ImageNet weights only to
+        # overwrite them would make evaluation need a network (or fail without one).
+        config["weights"] = None
     try:
-        return instantiate(dict(model_config))
+        return instantiate(config)
     except (HydraException, TypeError, ValueError, ImportError) as err:
         raise CheckpointError(
             f"{path}: cannot build the model {describe_model(model_config)}: {err}"

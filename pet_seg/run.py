@@ -23,7 +23,7 @@ from pet_seg.checkpoint import load_checkpoint
 from pet_seg.distributed import init_world
 from pet_seg.evaluation import Evaluation, summary_of, write_per_image
 from pet_seg.paths import CONF_DIR
-from pet_seg.settings import TrainerSettings, resolve_device
+from pet_seg.settings import TrainerSettings, batch_scaled_lr, resolve_device
 from pet_seg.tracking import Tracker
 from pet_seg.train import fit, test_best
 
@@ -53,9 +53,20 @@ def wandb_group(hydra_cfg: DictConfig, name: str) -> str:
     return f"{name}-{folder.name}"
 
 
+def with_batch_scaled_lr(cfg: DictConfig, settings: TrainerSettings) -> DictConfig:
+    """A copy of ``cfg`` whose ``optimizer.lr`` follows the batch size by ``trainer.lr_rule``.
+
+    Applied to the config rather than to the built optimizer so that every ``${optimizer.lr}``
+    (OneCycleLR's ``max_lr``) follows too, and ``config.yaml`` and W&B record the lr in use.
+    """
+    lr = batch_scaled_lr(float(cfg.optimizer.lr), settings)
+    return cfg if lr == cfg.optimizer.lr else OmegaConf.merge(cfg, {"optimizer": {"lr": lr}})
+
+
 def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None) -> float:
     """Train and test one configuration in ``run_dir``; return the best validation Dice."""
     settings: TrainerSettings = instantiate(cfg.trainer)
+    cfg = with_batch_scaled_lr(cfg, settings)
     previous = read_summary(run_dir)
     if settings.resume and previous.get("status") == "finished":
         print(f"[pet_seg] {run_dir} already finished; skipping (trainer.resume=true)")
@@ -73,9 +84,18 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
         "name": job_name,
         "model": cfg.model._target_,
         "params": sum(p.numel() for p in model.parameters()),
+        # where the (encoder) weights started: a pretrained model says which file
+        "encoder_weights": getattr(model, "encoder_weights", "untrained"),
+        "loss": cfg.loss._target_,
+        "lr": cfg.optimizer.lr,
     }
     tracker = Tracker(None)
     if world.is_main:  # under torchrun only rank 0 writes files and talks to W&B
+        print(
+            f"[pet_seg] {summary['model']}: {summary['params'] / 1e6:.2f} M parameters, "
+            f"encoder weights: {summary['encoder_weights']}, lr {summary['lr']:g}",
+            flush=True,
+        )
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
         write_summary(run_dir, summary)

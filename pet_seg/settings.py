@@ -18,6 +18,12 @@ from pet_seg.schedule import SchedulerSpec
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
+# trainer.lr_rule → k in lr = optimizer.lr · (batch_size / lr_reference_batch_size)^k.
+# keep: the report's choice (lr 1e-3 at batch 32 and 128 alike); linear: the same step per
+# image as at the reference batch (Goyal et al. 2017, for SGD); sqrt: the same gradient-noise
+# scale (Krizhevsky 2014; Malladi et al. 2022 derive it for Adam).
+LR_RULES = {"keep": 0.0, "sqrt": 0.5, "linear": 1.0}
+
 
 @dataclass
 class TrainerSettings:
@@ -38,16 +44,26 @@ class TrainerSettings:
     resume: bool = False
     sample_every: int = 5  # epochs between W&B mask overlays of validation images (0 = never)
     num_samples: int = 4
+    lr_rule: str = "keep"  # how optimizer.lr follows batch_size: keep | sqrt | linear
+    lr_reference_batch_size: int = 32  # the batch size optimizer.lr is meant for
 
     def __post_init__(self) -> None:
+        if self.lr_rule not in LR_RULES:
+            raise ValueError(f"trainer.lr_rule={self.lr_rule!r}: use one of {list(LR_RULES)}")
         self.precision = str(self.precision)  # `trainer.precision=32` arrives as an int
         if self.precision not in PRECISIONS:
             raise ValueError(f"trainer.precision={self.precision!r}: use one of {list(PRECISIONS)}")
         if self.nonfinite not in ("stop", "skip"):
             raise ValueError(f"trainer.nonfinite={self.nonfinite!r}: use 'stop' or 'skip'")
-        for key in ("epochs", "batch_size"):
+        for key in ("epochs", "batch_size", "lr_reference_batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"trainer.{key} must be >= 1, got {getattr(self, key)}")
+
+
+def batch_scaled_lr(lr: float, settings: TrainerSettings) -> float:
+    """``lr`` as tuned at ``lr_reference_batch_size``, moved to ``batch_size`` by ``lr_rule``."""
+    ratio = settings.batch_size / settings.lr_reference_batch_size
+    return lr * ratio ** LR_RULES[settings.lr_rule]
 
 
 def resolve_device(name: str, world: World = SINGLE_PROCESS) -> torch.device:

@@ -45,6 +45,7 @@ COLUMNS = (
     Column("test_dice_max", "max", "{:.4f}".format),
     Column("best_val_dice", "best val Dice", "{:.4f}".format),
     Column("epochs", "epochs", "{:.0f}".format, exact=True),
+    Column("steps", "steps", "{:.0f}".format, exact=True),  # optimizer steps: batch size matters
     Column("train_time_s", "train time (s)", "{:.1f}".format),
     Column("train_images_per_s", "images/s", "{:.1f}".format),
     Column("params", "params", _params, exact=True),
@@ -55,6 +56,7 @@ COLUMNS = (
 SUMMARY_KEYS = {
     "best_val_dice": "best/val_dice",
     "epochs": "epochs",
+    "steps": "steps",
     "train_time_s": "train_time_s",
     "train_images_per_s": "train_images_per_s",
     "params": "params",
@@ -78,6 +80,7 @@ def run_values(run: Run) -> dict[str, float | None]:
     fallback = {
         "best_val_dice": max(val_dice) if val_dice else None,
         "epochs": float(run.epochs[-1]["epoch"]) if run.epochs else None,
+        "steps": _finite(run.epochs[-1].get("step")) if run.epochs else None,
         "train_time_s": sum(epoch_times) if run.epochs else None,
         "train_images_per_s": float(np.mean(speeds)) if speeds else None,
     }
