@@ -86,4 +86,3 @@ def steps_per_epoch(num_images: int, batch_size: int, drop_last: bool) -> int:
     """Optimizer steps per epoch: ``len(DataLoader)`` without building one."""
     whole, rest = divmod(num_images, batch_size)
     return whole + (1 if rest and not drop_last else 0)
-
