@@ -1,7 +1,8 @@
 """Batched evaluation: per-image pixel counts over a whole split, scored once per image.
 
 Everything stays on the device until the split is done, so there is one host sync per split
-rather than one ``.item()`` per batch.
+rather than one ``.item()`` per batch. The report's per-batch averages (``pet_seg.conventions``)
+come from the same pass: batch Dice from the per-image counts, batch losses as they go by.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pet_seg.distributed import World, gather_rows, sum_across
-from pet_seg.metrics import dice_from_counts, iou_from_counts, pixel_counts, summarize
+from pet_seg.metrics import (
+    batch_pooled_dice,
+    dice_from_counts,
+    iou_from_counts,
+    pixel_counts,
+    summarize,
+)
 from pet_seg.preprocess import prepare_batch
 
 PRECISIONS = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
@@ -35,14 +42,30 @@ def autocast(device: torch.device, precision: str) -> AbstractContextManager:
 
 @dataclass
 class Evaluation:
-    """Mean loss over the split and per-image (N, 3) [intersection, predicted, true] counts."""
+    """Mean loss over the split and per-image (N, 3) [intersection, predicted, true] counts.
+
+    ``loss`` is the pixel mean over the split; ``loss_per_batch`` the mean over the loader's
+    batches of each batch's mean (the report's), NaN where it was not measured. ``batch_size``
+    is the loader's (global) batch, which ``dice_per_batch`` pools.
+    """
 
     loss: float
     counts: Tensor
+    loss_per_batch: float = float("nan")
+    batch_size: int | None = None
+    dice_epsilon: float | None = None  # None: pet_seg's Dice; 1e-8: the report's formula
 
     @property
     def dice(self) -> Tensor:
-        return dice_from_counts(self.counts)
+        """Per-image Dice, (N,)."""
+        return dice_from_counts(self.counts, self.dice_epsilon)
+
+    @property
+    def dice_per_batch(self) -> Tensor:
+        """The report's Dice: one per batch of pooled pixels, in loader order, (batches,)."""
+        if self.batch_size is None:
+            raise ValueError("this evaluation did not record its batch size")
+        return batch_pooled_dice(self.counts, self.batch_size, self.dice_epsilon)
 
     @property
     def iou(self) -> Tensor:
@@ -64,30 +87,46 @@ def evaluate(
     progress: bool = False,
     desc: str = "eval",
     world: World | None = None,
+    dice_epsilon: float | None = None,
 ) -> Evaluation:
-    """Loss (pixel mean over the split) and per-image counts, in dataset order.
+    """Loss (pixel mean over the split, and mean of batch means) and per-image counts.
 
-    Under DDP each rank scores its shard and the counts are gathered, so every rank returns the
-    whole split's result.
+    Under DDP each rank scores its shard and the counts are gathered in dataset order, so every
+    rank returns the whole split's result; batch Dice then pools the batches a single process
+    would see, while the mean of batch losses is over every rank's own (smaller) batches.
     """
     world = world or World()
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    counts, seen = [], 0
+    batch_loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    counts, seen, batches = [], 0, 0
     for images, masks in tqdm(loader, desc=desc, leave=False, disable=None if progress else True):
         x, y = prepare_batch(images, masks, device, channels_last=channels_last)
         with autocast(device, precision):
             logits = model(x)  # (B, 1, H, W)
         logits = logits.float()
-        loss_sum += criterion(logits, y).double() * len(x)  # every image has H*W pixels
+        loss = criterion(logits, y).double()  # the batch's mean over its pixels
+        loss_sum += loss * len(x)  # every image has H*W pixels
+        batch_loss_sum += loss
         counts.append(pixel_counts(logits, y))
-        seen += len(x)
+        seen, batches = seen + len(x), batches + 1
     if seen == 0:
         raise ValueError("cannot evaluate an empty split")
     # DDP: the sampler's padding repeats a few images in the loss; the counts are cut exactly.
-    totals = sum_across(torch.stack([loss_sum, loss_sum.new_tensor(seen)]), world)
+    totals = sum_across(
+        torch.stack(
+            [loss_sum, loss_sum.new_tensor(seen), batch_loss_sum, loss_sum.new_tensor(batches)]
+        ),
+        world,
+    )
     rows = gather_rows(torch.cat(counts), world, total=len(loader.dataset))
-    return Evaluation(loss=float(totals[0] / totals[1]), counts=rows.cpu())
+    return Evaluation(
+        loss=float(totals[0] / totals[1]),
+        counts=rows.cpu(),
+        loss_per_batch=float(totals[2] / totals[3]),
+        batch_size=(loader.batch_size or 1) * world.size,
+        dice_epsilon=dice_epsilon,
+    )
 
 
 def write_per_image(path: Path, names: Sequence[str], evaluation: Evaluation) -> None:

@@ -79,6 +79,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     datasets = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    conventions = instantiate(cfg.conventions)
     summary: dict[str, Any] = {
         "status": "running",
         "name": job_name,
@@ -113,8 +114,11 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
             settings,
             extras={"config": resolved, "wandb_run_id": tracker.run_id},
             world=world,
+            conventions=conventions,
         )
-        test = test_best(model, instantiate(cfg.loss), datasets["test"], run_dir, settings, world)
+        test = test_best(
+            model, instantiate(cfg.loss), datasets["test"], run_dir, settings, world, conventions
+        )
         summary |= summary_of(test, "test") | {"status": "finished"}
         if world.is_main:
             _record_test(run_dir, datasets["test"].names, test, tracker, summary)

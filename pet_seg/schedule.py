@@ -3,10 +3,15 @@
 The report steps OneCycleLR per batch, CosineAnnealingLR per epoch and ReduceLROnPlateau per
 epoch on the validation loss. Each ``conf/scheduler/*.yaml`` says which through ``interval`` and
 ``monitor``, so a new scheduler is a new YAML file, not a new branch in the training loop.
+
+How many optimizer steps an epoch has is decided here too (``drops_last_batch``,
+``steps_per_epoch``); a per-step schedule's ``total_steps`` (epochs x ``len(train_loader)``) and
+the report's "steps" column both follow from it.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,3 +61,28 @@ class SchedulerSpec:
                 f"choose one of {sorted(metrics)}"
             )
         scheduler.step(metrics[self.monitor])
+
+
+def drops_last_batch(num_images: int, batch_size: int) -> bool:
+    """Whether the training loader drops its last batch: only when it would hold one image.
+
+    The report keeps the last, partial batch (PyTorch's default ``drop_last=False``) and so do
+    we, except a batch of a single image: BatchNorm would normalise with one image's statistics
+    (and feed them into its running averages), and where a deep encoder's feature map shrinks
+    to 1x1 PyTorch refuses outright ("Expected more than 1 value per channel when training").
+    That image sits the epoch out, with a warning. ``num_images`` is this process's share.
+    """
+    if num_images % batch_size != 1 or num_images == 1:
+        return False
+    warnings.warn(
+        f"{num_images} training images in batches of {batch_size} leave a last batch of one "
+        "image, which BatchNorm cannot train on; that batch is dropped each epoch",
+        stacklevel=2,
+    )
+    return True
+
+
+def steps_per_epoch(num_images: int, batch_size: int, drop_last: bool) -> int:
+    """Optimizer steps per epoch: ``len(DataLoader)`` without building one."""
+    whole, rest = divmod(num_images, batch_size)
+    return whole + (1 if rest and not drop_last else 0)

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from pet_seg.distributed import SINGLE_PROCESS, World
 from pet_seg.evaluation import PRECISIONS
-from pet_seg.schedule import SchedulerSpec
+from pet_seg.schedule import SchedulerSpec, drops_last_batch
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -134,8 +134,15 @@ def build_machinery(
             f"trainer.batch_size={settings.batch_size} is larger than the training split "
             f"({len(train_set)} images); lower trainer.batch_size or use more data."
         )
+    per_rank = max(1, settings.batch_size // world.size)  # make_loader's batch
+    drop_last = drops_last_batch(-(-len(train_set) // world.size), per_rank)  # shard: ceil
     train_loader = make_loader(
-        train_set, settings.batch_size, shuffle=True, settings=settings, world=world, drop_last=True
+        train_set,
+        settings.batch_size,
+        shuffle=True,
+        settings=settings,
+        world=world,
+        drop_last=drop_last,
     )
     val_loader = make_loader(
         datasets["val"],

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from pet_seg.augmentation import BatchAugment
 from pet_seg.checkpoint import load_checkpoint, remove_stale_temp_files, save_checkpoint
+from pet_seg.conventions import PET_SEG, Conventions
 from pet_seg.distributed import SINGLE_PROCESS, World, sum_across
 from pet_seg.evaluation import Evaluation, autocast, evaluate, predict_masks
 from pet_seg.metrics import dice_from_counts, pixel_counts
@@ -50,9 +51,11 @@ class EpochState:
     start_lr: float | None = None  # the rate the epoch began with (a per-step schedule moves it)
     steps: int = 0
     batches: int = 0
-    loss_sum: float = 0.0
-    dice_sum: float = 0.0
+    loss_sum: float = 0.0  # Σ batch-mean loss x images: the pixel mean's numerator
+    dice_sum: float = 0.0  # Σ per-image Dice
     seen: int = 0
+    batch_loss_sum: float = 0.0  # Σ batch-mean loss, over ``steps`` batches (the report's)
+    batch_dice_sum: float = 0.0  # Σ pooled-per-batch Dice (the report's)
     skipped: int = 0
     augment_rng: torch.Tensor | None = field(default=None, repr=False)
 
@@ -72,6 +75,7 @@ def train_one_epoch(
     augment: BatchAugment,
     tracker: Tracker,
     settings: TrainerSettings,
+    conventions: Conventions = PET_SEG,
 ) -> None:
     """One pass over the training split from batch ``state.batches`` on, accumulating ``state``."""
     model.train()
@@ -113,10 +117,14 @@ def train_one_epoch(
         schedule.after_batch(scheduler)
         state.steps += 1
         step += 1
-        batch_dice = dice_from_counts(pixel_counts(logits.detach().float(), y))  # (B,)
+        counts = pixel_counts(logits.detach().float(), y)  # (B, 3)
+        batch_dice = dice_from_counts(counts, conventions.dice_epsilon)  # (B,) per image
+        pooled_dice = float(dice_from_counts(counts.sum(0, keepdim=True), conventions.dice_epsilon))
         state.loss_sum += loss_value * len(x)
         state.dice_sum += float(batch_dice.sum())
         state.seen += len(x)
+        state.batch_loss_sum += loss_value
+        state.batch_dice_sum += pooled_dice
         tracker.log(
             {
                 "kind": "step",
@@ -124,6 +132,7 @@ def train_one_epoch(
                 "step": step,
                 "step/train_loss": loss_value,
                 "step/train_dice": float(batch_dice.mean()),
+                "step/train_dice_per_batch": pooled_dice,
                 "step/lr": optimizer.param_groups[0]["lr"],
             }
         )
@@ -162,8 +171,11 @@ def fit(
     settings: TrainerSettings,
     extras: Mapping[str, Any] | None = None,
     world: World = SINGLE_PROCESS,
+    conventions: Conventions = PET_SEG,
 ) -> dict[str, Any]:
     """Train for ``settings.epochs``, keeping ``checkpoints/last.pt`` and ``best.pt`` (val Dice).
+
+    ``conventions.val_dice`` names the validation Dice that picks ``best.pt``.
 
     ``extras`` (resolved config, W&B run id) go into every checkpoint so evaluation and resume
     need nothing but the file. Returns the training part of the run summary.
@@ -225,6 +237,7 @@ def fit(
                 augment=augment,
                 tracker=tracker,
                 settings=settings,
+                conventions=conventions,
             )
         except KeyboardInterrupt:  # keep the position inside the epoch, then stop
             state.augment_rng = augment.generator.get_state()
@@ -232,11 +245,10 @@ def fit(
             checkpoint("last.pt", partial=asdict(state))
             raise
         train_seconds = time.perf_counter() - started
-        loss_sum, dice_sum, seen = sum_across(
-            torch.tensor(
-                [state.loss_sum, state.dice_sum, state.seen], dtype=torch.float64, device=m.device
-            ),
-            world,
+        sums = [state.loss_sum, state.dice_sum, state.seen, state.batch_loss_sum]
+        sums += [state.batch_dice_sum, state.steps]
+        loss_sum, dice_sum, seen, batch_loss_sum, batch_dice_sum, batches = sum_across(
+            torch.tensor(sums, dtype=torch.float64, device=m.device), world
         ).tolist()
         if seen == 0:
             raise NonFiniteLossError(f"every batch of epoch {epoch} had a non-finite loss")
@@ -248,6 +260,7 @@ def fit(
             settings.precision,
             settings.channels_last,
             world=world,
+            dice_epsilon=conventions.dice_epsilon,
         )
         progress["step"] = state.start_step + state.steps
         record = {
@@ -257,8 +270,12 @@ def fit(
             "lr": state.start_lr,
             "train/loss": loss_sum / seen,
             "train/dice": dice_sum / seen,
+            "train/loss_per_batch": batch_loss_sum / batches,
+            "train/dice_per_batch": batch_dice_sum / batches,
             "val/loss": val.loss,
             "val/dice": val.mean_dice,
+            "val/loss_per_batch": val.loss_per_batch,
+            "val/dice_per_batch": float(val.dice_per_batch.mean()),
             "time/epoch_s": time.perf_counter() - started,
             "time/train_images_per_s": seen / train_seconds,
         }
@@ -280,15 +297,20 @@ def fit(
             train_seconds=progress["train_seconds"] + train_seconds,
             train_images=progress["train_images"] + int(seen),
         )
-        if val.mean_dice > progress["best_val_dice"]:
-            progress.update(best_val_dice=val.mean_dice, best_epoch=epoch)
+        score = record[conventions.val_dice]
+        if score > progress.get("best_score", progress["best_val_dice"]):
+            progress.update(best_score=score, best_val_dice=val.mean_dice, best_epoch=epoch)
+            progress["best_val_dice_per_batch"] = record["val/dice_per_batch"]
             checkpoint("best.pt")
         checkpoint("last.pt")
 
     return {
         "epochs": progress["epoch"],
-        "best/val_dice": progress["best_val_dice"],
+        "best/val_dice": progress["best_val_dice"],  # per image, whatever picked the epoch
+        "best/val_dice_per_batch": progress.get("best_val_dice_per_batch"),
         "best/epoch": progress["best_epoch"],
+        "best/selected_by": conventions.val_dice,
+        **conventions.as_summary(),
         "train_time_s": progress["train_time_s"],
         "train_images_per_s": progress["train_images"] / max(progress["train_seconds"], 1e-9),
     }
@@ -301,6 +323,7 @@ def test_best(
     run_dir: Path,
     settings: TrainerSettings,
     world: World = SINGLE_PROCESS,
+    conventions: Conventions = PET_SEG,
 ) -> Evaluation:
     """Evaluate ``checkpoints/best.pt`` (best validation Dice) on the test split, per image."""
     device = resolve_device(settings.device, world)
@@ -323,4 +346,5 @@ def test_best(
         progress=settings.progress,
         desc="test",
         world=world,
+        dice_epsilon=conventions.dice_epsilon,
     )

@@ -5,7 +5,13 @@ import math
 import pytest
 import torch
 
-from pet_seg.metrics import dice_from_counts, iou_from_counts, pixel_counts, summarize
+from pet_seg.metrics import (
+    batch_pooled_dice,
+    dice_from_counts,
+    iou_from_counts,
+    pixel_counts,
+    summarize,
+)
 
 
 def _logits(pattern: list[list[int]]) -> torch.Tensor:
@@ -64,3 +70,29 @@ def test_summarize_matches_hand_computation():
     assert (stats["min"], stats["max"]) == (0.0, 1.0)
     with pytest.raises(ValueError, match="empty"):
         summarize(torch.tensor([]))
+
+
+# [intersection, predicted, true] per image: A half right, B perfect and large, C missed.
+THREE_IMAGES = torch.tensor([[1, 2, 2], [6, 6, 6], [0, 0, 4]])
+
+
+def test_pooled_per_batch_dice_differs_from_the_per_image_mean():
+    per_image = dice_from_counts(THREE_IMAGES)
+    assert per_image.tolist() == [0.5, 1.0, 0.0]  # 2·1/4, 2·6/12, 0/4
+    # batches of 2: [A, B] pools to 2·7 / (8 + 8) = 0.875; [C] alone is 0 and, although it
+    # holds one image, counts as a whole batch: (0.875 + 0) / 2 = 0.4375 ≠ 0.5 per image.
+    pooled = batch_pooled_dice(THREE_IMAGES, batch_size=2)
+    assert pooled.tolist() == [0.875, 0.0]
+    assert float(pooled.mean()) == 0.4375 and float(per_image.mean()) == 0.5
+    assert batch_pooled_dice(THREE_IMAGES, batch_size=3).tolist() == [14 / 20]
+    with pytest.raises(ValueError, match="batch_size"):
+        batch_pooled_dice(THREE_IMAGES, batch_size=0)
+
+
+def test_report_epsilon_scores_empty_truth_and_prediction_zero():
+    both_empty = torch.tensor([[0, 0, 0]])
+    assert dice_from_counts(both_empty).item() == 1.0  # pet_seg
+    assert dice_from_counts(both_empty, epsilon=1e-8).item() == 0.0  # the report: 0 / 1e-8
+    # elsewhere ε moves Dice by ~ε/(|P|+|G|): 2·1 / (2 + 2 + 1e-8)
+    assert dice_from_counts(torch.tensor([[1, 2, 2]]), 1e-8).item() == 2 / (4 + 1e-8)
+    assert batch_pooled_dice(torch.tensor([[0, 0, 0], [0, 0, 0]]), 2, 1e-8).tolist() == [0.0]
