@@ -1,6 +1,8 @@
-"""``python -m pet_seg.report PATH [PATH ...] [--out DIR] [--samples N]``.
+"""``python -m pet_seg.report PATH [PATH ...] [--out DIR] [--samples N] [--wandb-report]``.
 
 Prints where the report went and its Table 1, so the numbers are on screen right after a sweep.
+``--wandb-report`` also saves a W&B Report over the sweep's group (online; offline runs need
+``wandb sync`` first), with the project, entity and group found in the sweep folder unless given.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pet_seg.report.build import ReportError, write_report
+from pet_seg.report.build import Report, ReportError, write_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,7 +34,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=4,
         help="test images per run in the sample grids (0 = none; default 4)",
     )
+    wandb = parser.add_argument_group("W&B Report (needs W&B online and wandb-workspaces)")
+    wandb.add_argument(
+        "--wandb-report", action="store_true", help="save a W&B Report for the sweep's group"
+    )
+    for name in ("project", "entity", "group"):
+        wandb.add_argument(f"--{name}", default=None, help=f"W&B {name} (default: the sweep's)")
     return parser.parse_args(argv)
+
+
+def publish(report: Report, args: argparse.Namespace) -> None:
+    """Build and save the W&B Report (the import pulls in wandb-workspaces only when asked)."""
+    from pet_seg.report.workspace import save_report, spec_for
+
+    spec = spec_for(report, project=args.project, entity=args.entity, group=args.group)
+    print(f"[pet_seg] saving W&B Report '{spec.title}' to {spec.entity}/{spec.project}")
+    print(f"[pet_seg] W&B Report saved: {save_report(spec)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table)
     for note in report.notes:
         print(f"note: {note}")
+    if args.wandb_report:
+        publish(report, args)
     return 0
 
 
