@@ -129,6 +129,17 @@ def test_given_group_and_recorded_report_run_win(sweep, saved) -> None:
     assert [(s.entity, s.project) for s in saved] == [("team", "other")] * 2
 
 
+def test_a_failed_save_is_a_clear_error(sweep, monkeypatch, capsys) -> None:
+    def refuse(self: wr.Report, draft: bool = False, clone: bool = False) -> None:
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(wr.Report, "save", refuse)
+    assert report_main([str(sweep), "--samples", "0", "--wandb-report", "--entity", "e"]) == 2
+    error = capsys.readouterr().err
+    assert "ConnectionError: no network" in error and "wandb sync" in error
+    assert (sweep / "report" / "report.md").is_file()  # the local report is written first
+
+
 def _grid(spec: wr.Report) -> wr.PanelGrid:
     return next(b for b in spec.blocks if isinstance(b, wr.PanelGrid))
 

@@ -45,11 +45,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def publish(report: Report, args: argparse.Namespace) -> None:
     """Build and save the W&B Report (the import pulls in wandb-workspaces only when asked)."""
-    from pet_seg.report.workspace import save_report, spec_for
+    try:
+        from pet_seg.report.workspace import save_report, spec_for
+    except ImportError as err:
+        raise ReportError(f"{err}; install it with: pip install 'pet_seg[workspaces]'") from err
 
-    spec = spec_for(report, project=args.project, entity=args.entity, group=args.group)
-    print(f"[pet_seg] saving W&B Report '{spec.title}' to {spec.entity}/{spec.project}")
-    print(f"[pet_seg] W&B Report saved: {save_report(spec)}")
+    try:
+        spec = spec_for(report, project=args.project, entity=args.entity, group=args.group)
+        print(f"[pet_seg] saving W&B Report '{spec.title}' to {spec.entity}/{spec.project}")
+        url = save_report(spec)
+    except Exception as err:  # offline, not logged in, unknown project: W&B raises many types
+        raise ReportError(
+            f"the W&B Report could not be saved ({type(err).__name__}: {err}); it needs W&B "
+            "online (`wandb login`) and the sweep's runs synced (`wandb sync`)"
+        ) from err
+    print(f"[pet_seg] W&B Report saved: {url}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,13 +70,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pet_seg.report: error: {err}", file=sys.stderr)
         return 2
     print(f"[pet_seg] report written to {report.out_dir}")
-    print(f"  {report.markdown.name}, {report.csv.name}, runs.csv, {len(report.figures)} figures")
+    print(
+        f"  {report.markdown.name}, {report.csv.name}, runs.csv, comparisons.csv, "
+        f"{len(report.figures)} figures"
+    )
     print()
     print(report.table)
     for note in report.notes:
         print(f"note: {note}")
     if args.wandb_report:
-        publish(report, args)
+        try:
+            publish(report, args)
+        except ReportError as err:
+            print(f"pet_seg.report: error: {err}", file=sys.stderr)
+            return 2
     return 0
 
 
