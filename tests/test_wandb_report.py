@@ -39,7 +39,8 @@ def _fake_run(folder: Path, overrides: dict, config: dict, dice: np.ndarray, cho
     )
     runtime = {"choices": {**overrides, **(choices or {})}}
     (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": runtime}}))
-    logger = {"project": "pets", "entity": None, "group": None}
+    logger = {"_target_": "pet_seg.tracking.start_wandb", "_partial_": True, "project": "pets"}
+    logger |= {"entity": None, "mode": "offline", "group": None, "tags": ["demo"]}
     (folder / "config.yaml").write_text(
         yaml.safe_dump({"name": "demo", "logger": logger, **config})
     )
@@ -213,6 +214,16 @@ def test_report_run_logs_table1_statistics_and_figures_offline(sweep, monkeypatc
     assert row["model"] == "resnet34_unet" and row["test_dice_mean"] == pytest.approx(0.8)
 
 
+def test_report_command_logs_the_report_run_like_the_sweep(sweep, monkeypatch) -> None:
+    """``--wandb-run``: the runs' own logger config (offline here) and group."""
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    assert report_main([str(sweep), "--samples", "0", "--wandb-run"]) == 0
+    [run_dir] = (sweep / "report" / "wandb").glob("offline-run-*")
+    [run] = [r["run"] for r in _records(run_dir) if r["type"] == "run"]
+    assert (run["job_type"], run["run_group"]) == ("report", "demo-2026-01-01_00-00-00")
+    assert _leet_summary(run_dir)["summary"]["report/real_differences"] == 2
+
+
 def test_logger_none_starts_no_report_run(sweep) -> None:
     report = write_report([sweep], samples=0)
     assert log_report_run(report, no_wandb, name="demo", group="g") is None
@@ -223,7 +234,7 @@ def test_online_sweep_end_saves_the_wandb_report(sweep, saved, monkeypatch) -> N
     """The callback's trigger: an online report run is followed by the saved W&B Report."""
     report = write_report([sweep], samples=0)
     online = {"project": "pets", "entity": "lab", "group": "g", "mode": "online", "dir": "x"}
-    monkeypatch.setattr("pet_seg.report.callback.log_report_run", lambda *a, **k: online)
+    monkeypatch.setattr("pet_seg.report.wandb_run.log_report_run", lambda *a, **k: online)
     (sweep / "report" / RUN_FILE).write_text(json.dumps(online))
     config = {
         "name": "demo",
@@ -235,7 +246,7 @@ def test_online_sweep_end_saves_the_wandb_report(sweep, saved, monkeypatch) -> N
     to_wandb(report, OmegaConf.create(config))
     assert [(s.entity, _grid(s).runsets[0].name) for s in saved] == [("lab", "g")]
     monkeypatch.setattr(
-        "pet_seg.report.callback.log_report_run", lambda *a, **k: online | {"mode": "offline"}
+        "pet_seg.report.wandb_run.log_report_run", lambda *a, **k: online | {"mode": "offline"}
     )
     to_wandb(report, OmegaConf.create(config))
     assert len(saved) == 1  # offline: nothing to save to

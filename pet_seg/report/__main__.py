@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from pet_seg.report.build import Report, ReportError, write_report
+from pet_seg.report.wandb_run import report_to_wandb, runs_logger
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     wandb = parser.add_argument_group("W&B Report (needs W&B online and wandb-workspaces)")
     wandb.add_argument(
         "--wandb-report", action="store_true", help="save a W&B Report for the sweep's group"
+    )
+    wandb.add_argument(
+        "--wandb-run",
+        action="store_true",
+        help="log the report as a job_type=report W&B run in the sweep's group, through the "
+        "logger its runs used (what a sweep does at its end)",
     )
     for name in ("project", "entity", "group"):
         wandb.add_argument(f"--{name}", default=None, help=f"W&B {name} (default: the sweep's)")
@@ -78,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table)
     for note in report.notes:
         print(f"note: {note}")
-    if args.wandb_report:
+    info = None
+    if args.wandb_run:
+        start, name, group = runs_logger(report)
+        info = report_to_wandb(report, start, name=name, group=args.group or group)
+    if args.wandb_report and not (info and info["mode"] == "online"):  # that one published
         try:
             publish(report, args)
         except ReportError as err:

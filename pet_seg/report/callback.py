@@ -27,6 +27,8 @@ import atexit
 import json
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ from omegaconf import DictConfig
 
 from pet_seg.report.build import Report, write_report
 from pet_seg.report.runs import JOB_STATUS_FILE, SUMMARY_FILE
-from pet_seg.report.wandb_run import log_report_run
+from pet_seg.report.wandb_run import report_to_wandb
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +94,15 @@ class ReportCallback(Callback):
     def write_pending(self) -> None:
         """The exit hook: report a sweep that ended without ``on_multirun_end``."""
         folder, self.pending = self.pending, None
-        if folder is not None and folder.is_dir():
-            print(
-                f"[pet_seg] sweep ended early or with failed jobs; reporting {folder}", flush=True
-            )
-            self._report_sweep(folder)
+        if folder is None or not folder.is_dir():
+            return
+        print(f"[pet_seg] sweep ended early or with failed jobs; reporting {folder}", flush=True)
+        # W&B cannot start a run while this interpreter exits: a fresh process writes the
+        # report and its W&B run, as ``python -m pet_seg.report <sweep> --wandb-run`` would.
+        command = [sys.executable, "-m", "pet_seg.report", str(folder)]
+        command += ["--samples", str(self.samples), "--wandb-run"]
+        if subprocess.run(command, check=False).returncode != 0:
+            self._write(folder)  # at least the local report
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.pending = Path(config.hydra.sweep.dir).absolute()
@@ -132,15 +138,6 @@ def sweep_group(config: DictConfig) -> str:
 
 def to_wandb(report: Report, config: DictConfig) -> None:
     """Log the report run through the sweep's ``logger``; online, also save the W&B Report."""
-    if config.get("logger") is None:
-        return
-    info = log_report_run(
-        report, instantiate(config.logger), name=config.name, group=sweep_group(config)
-    )
-    if info is None:  # logger=none
-        return
-    print(f"[pet_seg] W&B report run ({info['mode']}): {info['dir']}", flush=True)
-    if info["mode"] == "online":
-        from pet_seg.report.workspace import publish  # wandb-workspaces: only when online
-
-        print(f"[pet_seg] W&B Report saved: {publish(report)}", flush=True)
+    if config.get("logger") is not None:
+        start = instantiate(config.logger)
+        report_to_wandb(report, start, name=config.name, group=sweep_group(config))

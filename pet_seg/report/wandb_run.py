@@ -17,8 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import instantiate
+
 from pet_seg.report.build import Report
 from pet_seg.report.compare import COMPARISON_COLUMNS, comparison_rows
+from pet_seg.report.runs import Run
 from pet_seg.report.tables import COLUMNS
 
 # Written next to report.md: where the report run went, and the group the report command's
@@ -117,3 +120,41 @@ def log_report_run(
     run.finish()
     (report.out_dir / RUN_FILE).write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def report_to_wandb(
+    report: Report, start: Callable[..., Any], *, name: str, group: str
+) -> dict[str, str] | None:
+    """The report run, and when it is online the saved W&B Report over the group too."""
+    info = log_report_run(report, start, name=name, group=group)
+    if info is None:  # logger=none
+        return None
+    print(f"[pet_seg] W&B report run ({info['mode']}): {info['dir']}", flush=True)
+    if info["mode"] == "online":
+        from pet_seg.report.workspace import publish  # wandb-workspaces: only when online
+
+        print(f"[pet_seg] W&B Report saved: {publish(report)}", flush=True)
+    return info
+
+
+def runs_group(run: Run) -> str:
+    """The W&B group a sweep job used: ``logger.group``, else ``<name>-<sweep folder>``
+    (``pet_seg.run.wandb_group``), read from the job's saved config."""
+    logger = run.config.get("logger") or {}
+    return logger.get("group") or f"{run.config.get('name', 'default')}-{run.path.parent.name}"
+
+
+def runs_logger(report: Report) -> tuple[Callable[..., Any], str, str]:
+    """The logger the sweep's runs used (from their saved config), their name and group.
+
+    How ``python -m pet_seg.report --wandb-run`` logs the report run like the sweep would have.
+    """
+    run = report.runs[0]
+    logger = run.config.get("logger") or {}
+    if "_target_" not in logger:  # not a pet_seg run's config: nothing says how to log
+        logger = {"_target_": "pet_seg.tracking.no_wandb"}
+    return (
+        instantiate({**logger, "_partial_": True}),
+        str(run.config.get("name", "default")),
+        runs_group(run),
+    )

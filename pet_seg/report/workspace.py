@@ -21,7 +21,7 @@ from wandb_workspaces.reports import v2 as wr
 from pet_seg.report.build import Report
 from pet_seg.report.compare import comparison_markdown
 from pet_seg.report.runs import Run
-from pet_seg.report.wandb_run import RUN_FILE
+from pet_seg.report.wandb_run import RUN_FILE, runs_group
 
 # (metric logged per epoch, y-axis title); every one has step_metric "epoch" in W&B
 CURVES = (
@@ -54,8 +54,7 @@ def find_target(report: Report) -> Target:
         return Target(info["project"], info.get("entity") or None, info["group"])
     run = report.runs[0]
     logger = run.config.get("logger") or {}
-    group = logger.get("group") or f"{run.config.get('name', 'default')}-{run.path.parent.name}"
-    return Target(logger.get("project") or "pet_seg", logger.get("entity"), group)
+    return Target(logger.get("project") or "pet_seg", logger.get("entity"), runs_group(run))
 
 
 def is_search(runs: Sequence[Run]) -> bool:
