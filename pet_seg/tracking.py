@@ -43,8 +43,13 @@ def start_wandb(
     group: str | None = None,
     tags: Sequence[str] = (),
     run_id: str | None = None,
+    job_type: str = "train",
 ) -> Any:
-    """Start (or resume, given ``run_id``) a W&B run whose files live under ``run_dir``."""
+    """Start (or resume, given ``run_id``) a W&B run whose files live under ``run_dir``.
+
+    ``job_type`` tells a sweep's training runs (``"train"``) from its report run
+    (``"report"``, ``pet_seg.report.wandb_run``): the saved W&B Report shows only the former.
+    """
     import wandb  # imported here so `logger=none` runs never pay for it
 
     kwargs = dict(
@@ -53,6 +58,7 @@ def start_wandb(
         group=group,
         name=name,
         tags=list(tags),
+        job_type=job_type,
         config=dict(config),
         dir=str(run_dir),
         id=run_id,

@@ -84,6 +84,45 @@ def test_quickstart_ends_with_a_report_labelled_by_overrides(sweep: Path) -> Non
     markdown = (report / "report.md").read_text()
     assert "empty ground truth and empty prediction scores **1**" in markdown
     assert all(f"| {label} | finished |" in markdown for label in QUICKSTART_LABELS)
+    assert not (report / "wandb").exists()  # logger=none: no W&B report run
+
+
+@pytest.mark.slow
+def test_quickstart_report_carries_the_paired_comparisons(sweep: Path) -> None:
+    """2 × 2: each scheduler pair at a fixed model, each model pair at a fixed scheduler."""
+    markdown = (sweep / "report" / "report.md").read_text()
+    assert "## Which differences are real" in markdown
+    comparisons = _rows(sweep / "report" / "comparisons.csv")
+    assert {(r["key"], r["second"], r["first"], r["shared"]) for r in comparisons} == {
+        ("scheduler", "onecycle", "cosine", "model=unet"),
+        ("scheduler", "onecycle", "cosine", "model=resnet34_unet"),
+        ("model", "resnet34_unet", "unet", "scheduler=cosine"),
+        ("model", "resnet34_unet", "unet", "scheduler=onecycle"),
+    }
+    tests = {
+        r["label"]: Path(r["folders"]) / "test_results.csv"
+        for r in _rows(sweep / "report" / "report.csv")
+    }
+    for row in comparisons:
+        fixed = row["shared"]
+        first, second = (
+            f"{row['key']}={row[side]}, {fixed}"
+            if row["key"] == "model"
+            else f"{fixed}, {row['key']}={row[side]}"
+            for side in ("first", "second")
+        )
+        diff = [
+            float(b["dice"]) - float(a["dice"])
+            for a, b in zip(_rows(tests[first]), _rows(tests[second]), strict=True)
+        ]
+        assert float(row["diff_mean"]) == pytest.approx(np.mean(diff), abs=1e-9)
+        assert float(row["ci_low"]) <= float(row["diff_mean"]) <= float(row["ci_high"])
+        verdict = "**within noise**" if row["within_noise"] == "True" else "**a real difference**"
+        assert (
+            f"`{row['key']}={row['second']}` vs `{row['key']}={row['first']}` ({fixed}): "
+            in markdown
+        )
+        assert verdict in markdown
 
 
 @pytest.mark.slow
@@ -187,8 +226,7 @@ def test_sweep_with_a_failed_job_still_ends_with_a_report(sweep: Path, tmp_path:
         f"data.root={sweep.parent / 'real'}",
         *(o for o in TINY if not o.startswith(("trainer.epochs", "trainer.batch_size"))),
         "trainer.epochs=1",
-        "+hydra.callbacks.report._target_=pet_seg.report.callback.ReportCallback",
-        "+hydra.callbacks.report.samples=1",
+        "+hydra.callbacks.report.samples=1",  # the base config's callback, no experiment
     )
     assert done.returncode != 0  # Hydra re-raises the failed job's error after the sweep
     rows = _rows(tmp_path / "failing" / "report" / "runs.csv")

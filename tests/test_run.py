@@ -49,8 +49,9 @@ def headline_sweep(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_headline_sweep_makes_four_complete_runs(headline_sweep):
-    jobs = sorted(p for p in headline_sweep.iterdir() if p.is_dir())
+    jobs = sorted(p for p in headline_sweep.iterdir() if p.is_dir() and p.name != "report")
     assert [j.name for j in jobs] == ["0", "1", "2", "3"]
+    assert (headline_sweep / "report" / "report.md").is_file()  # the base config's callback
     names = set()
     for job in jobs:
         for file in [
@@ -81,7 +82,7 @@ def test_headline_sweep_makes_four_complete_runs(headline_sweep):
 @pytest.mark.slow
 def test_headline_sweep_is_one_wandb_group_of_four_offline_runs(headline_sweep):
     group = f"default-{headline_sweep.name}"
-    for job in sorted(p for p in headline_sweep.iterdir() if p.is_dir()):
+    for job in sorted(p for p in headline_sweep.iterdir() if p.is_dir() and p.name.isdigit()):
         (offline_run,) = (job / "wandb").glob("offline-run-*")
         (log,) = offline_run.glob("run-*.wandb")
         data = log.read_bytes()

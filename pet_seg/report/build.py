@@ -1,4 +1,4 @@
-"""Assemble the report: read runs → label → tables → figures → ``report.md``.
+"""Assemble the report: read runs → label → tables → paired comparisons → figures → ``report.md``.
 
 One function, ``write_report``, used by both the CLI and the Hydra callback, so a sweep's
 automatic report and a hand-made one are the same file.
@@ -10,10 +10,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pet_seg.report.compare import (
+    Comparison,
+    comparison_markdown,
+    comparisons,
+    seed_markdown,
+    seed_summaries,
+    write_comparisons_csv,
+)
 from pet_seg.report.labels import assign_labels, common_overrides, group_runs
 from pet_seg.report.plots import plot_curves, plot_dice_distribution
 from pet_seg.report.runs import STATUSES, Run, discover_runs
 from pet_seg.report.samples import sample_grids
+from pet_seg.report.stats import SeedSummary
 from pet_seg.report.tables import (
     markdown_table,
     runs_table,
@@ -44,6 +53,9 @@ class Report:
     runs: list[Run]
     figures: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    label_keys: list[str] = field(default_factory=list)  # the swept keys naming the rows
+    comparisons: list[Comparison] = field(default_factory=list)
+    seeds: list[tuple[str, SeedSummary]] = field(default_factory=list)
 
 
 def default_out_dir(paths: Sequence[Path]) -> Path:
@@ -80,6 +92,8 @@ def render_markdown(report: Report, sources: Sequence[Path]) -> str:
         "",
         report.table,
         "",
+        *comparison_markdown(report.comparisons),
+        *seed_markdown(report.seeds),
         "## Runs",
         "",
         runs_table(report.runs),
@@ -93,7 +107,7 @@ def render_markdown(report: Report, sources: Sequence[Path]) -> str:
 def write_report(
     paths: Sequence[Path | str], out_dir: Path | str | None = None, samples: int = 4
 ) -> Report:
-    """Write ``report.md``, ``report.csv``, ``runs.csv`` and PNG figures for the given runs.
+    """Write ``report.md``, ``report.csv``, ``runs.csv``, ``comparisons.csv`` and PNG figures.
 
     ``paths`` are sweep folders, run folders, or any folder above them. ``samples`` is the
     number of test images in each run's sample grid (0 = no grids).
@@ -107,8 +121,12 @@ def write_report(
     label_keys = assign_labels(runs)
     groups = group_runs(runs)
     report = Report(out, out / "report.md", out / "report.csv", markdown_table(groups), runs)
+    report.label_keys = label_keys
+    report.comparisons = comparisons(groups, label_keys)
+    report.seeds = seed_summaries(groups)
     write_group_csv(report.csv, groups, label_keys)
     write_runs_csv(out / "runs.csv", runs)
+    write_comparisons_csv(out / "comparisons.csv", report.comparisons)
     report.notes += [f"{r.label}: {m}" for r in runs if (m := summary_mismatch(r))]
     report.figures += plot_curves(runs, out)
     distribution = plot_dice_distribution(runs, out / "test_dice_distribution.png")
