@@ -164,10 +164,12 @@ def test_loss_ablation_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_batch_size_end_to_end_scales_lr_and_reports_steps(tmp_path):
-    # 36 training images (40 trainval, every 10th is validation); drop_last: 9 or 3 steps
+    # 36 training images (40 trainval, every 10th is validation): 9 or 3 full batches.
+    # Cosine runs epoch 1 at the full lr, so the scaled lr shows in the first step.
     overrides = [
         "experiment=batch_size",
         "model=unet",
+        "scheduler=cosine",
         *_tiny(tmp_path / "data"),
         "trainer.batch_size=4,12",
         "trainer.lr_rule=linear",
