@@ -1,6 +1,7 @@
 """What the checkpoints hold and cost on disk, and the faults around them: a full disk, a NaN
 before any checkpoint exists, and jobs of an in-process sweep that must not outlive themselves."""
 
+import csv
 import errno
 import gc
 import io
@@ -23,6 +24,8 @@ from pet_seg.checkpoint import (
     save_checkpoint,
 )
 from pet_seg.models import UNet
+from pet_seg.report.runs import load_run
+from pet_seg.report.tables import runs_table, write_runs_csv
 from pet_seg.run import run
 from pet_seg.train import NonFiniteLossError
 
@@ -78,6 +81,13 @@ def test_finished_run_drops_last_pt_and_records_its_disk_footprint(tmp_path):
     # measured just before summary.json was rewritten with this one key more
     added = f',\n  "disk_bytes": {summary["disk_bytes"]}'
     assert summary["disk_bytes"] == _files_bytes(folder) - len(added)
+    # and the report's list of runs shows it
+    report_run = load_run(folder)
+    assert f"| finished | {summary['disk_bytes'] / 1e6:.1f} MB |" in runs_table([report_run])
+    write_runs_csv(tmp_path / "runs.csv", [report_run])
+    with (tmp_path / "runs.csv").open() as handle:
+        (row,) = csv.DictReader(handle)
+    assert row["disk_bytes"] == str(summary["disk_bytes"])
 
 
 def test_save_last_every_and_keep_last(tmp_path, monkeypatch):
