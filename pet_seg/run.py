@@ -7,7 +7,11 @@ file it makes lands in the Hydra output folder (``outputs/runs/...`` or one job 
 
 from __future__ import annotations
 
+import gc
 import json
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pet_seg.checkpoint import load_checkpoint
+from pet_seg.checkpoint import folder_bytes, load_checkpoint, remove_resume_state
 from pet_seg.distributed import init_world
 from pet_seg.evaluation import Evaluation, summary_of, write_per_image
 from pet_seg.paths import CONF_DIR
@@ -71,8 +75,53 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
     if settings.resume and previous.get("status") == "finished":
         print(f"[pet_seg] {run_dir} already finished; skipping (trainer.resume=true)")
         return float(previous["best/val_dice"])
+    with job_scope(settings):
+        return _train_and_test(cfg, settings, run_dir, job_name, group)
+
+
+@contextmanager
+def job_scope(settings: TrainerSettings) -> Iterator[None]:
+    """Leave the process as the job found it, for the next job of an in-process sweep.
+
+    Hydra's basic launcher runs every job in one process and keeps a failed job's exception
+    until the sweep ends; its traceback would keep the job's model, optimizer and loaders (and
+    their GPU memory) alive, so the frames the job has left are cleared. The CUDA cache is
+    emptied and its peak statistics reset, so each job's peak memory is its own.
+    """
+    threads = torch.get_num_threads()
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
+    _release_cuda()
+    try:
+        yield
+    except BaseException as err:
+        _clear_finished_frames(err)
+        raise
+    finally:
+        torch.set_num_threads(threads)
+        gc.collect()  # models in reference cycles (hooks, compiled graphs) go now, not later
+        _release_cuda()
+
+
+def _release_cuda() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _clear_finished_frames(err: BaseException) -> None:
+    """Drop the local variables of the finished frames in ``err``'s tracebacks (and chain)."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        traceback.clear_frames(err.__traceback__)  # frames still running are skipped
+        err = err.__cause__ or err.__context__
+
+
+def _train_and_test(
+    cfg: DictConfig, settings: TrainerSettings, run_dir: Path, job_name: str, group: str | None
+) -> float:
+    """The job itself; everything it builds lives in this frame and is gone when it returns."""
     world = init_world(resolve_device(settings.device).type)
     torch.manual_seed(settings.seed)  # before the model is built: same seed, same weights
 
@@ -130,9 +179,22 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
         summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}"}
         raise
     finally:
+        finished = summary["status"] == "finished"
         if world.is_main:
+            write_summary(run_dir, summary)  # first: a kill from here on skips the job on resume
+            if finished and not settings.keep_last:
+                remove_resume_state(run_dir)
+        tracker.finish(0 if finished else 1)
+        if world.is_main:
+            summary |= {"disk_bytes": folder_bytes(run_dir), **_cuda_peak()}
             write_summary(run_dir, summary)
-        tracker.finish(0 if summary["status"] == "finished" else 1)
+
+
+def _cuda_peak() -> dict[str, int]:
+    """This job's peak CUDA memory (``job_scope`` reset the statistics when it started)."""
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return {}
+    return {"peak_cuda_bytes": torch.cuda.max_memory_allocated()}
 
 
 def _start_wandb(

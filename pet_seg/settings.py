@@ -3,6 +3,8 @@ loaders, the optimizer, scheduler and grad scaler, and the model as trained (DDP
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +48,8 @@ class TrainerSettings:
     num_samples: int = 4
     lr_rule: str = "keep"  # how optimizer.lr follows batch_size: keep | sqrt | linear
     lr_reference_batch_size: int = 32  # the batch size optimizer.lr is meant for
+    save_last_every: int = 1  # epochs between writes of checkpoints/last.pt
+    keep_last: bool = False  # keep last.pt once the run has finished
 
     def __post_init__(self) -> None:
         if self.lr_rule not in LR_RULES:
@@ -55,7 +59,7 @@ class TrainerSettings:
             raise ValueError(f"trainer.precision={self.precision!r}: use one of {list(PRECISIONS)}")
         if self.nonfinite not in ("stop", "skip"):
             raise ValueError(f"trainer.nonfinite={self.nonfinite!r}: use 'stop' or 'skip'")
-        for key in ("epochs", "batch_size", "lr_reference_batch_size"):
+        for key in ("epochs", "batch_size", "lr_reference_batch_size", "save_last_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"trainer.{key} must be >= 1, got {getattr(self, key)}")
 
@@ -99,7 +103,27 @@ def make_loader(
         drop_last=drop_last,
         pin_memory=torch.cuda.is_available(),
         persistent_workers=settings.num_workers > 0,
+        multiprocessing_context=worker_context(settings.num_workers),
     )
+
+
+def worker_context(num_workers: int) -> str | None:
+    """How loader workers start: Python's default, except inside a joblib (loky) worker.
+
+    Under ``hydra/launcher=parallel`` each job runs in a loky worker, whose default start
+    method is loky's own; loader workers started with it fail (``'Process' object has no
+    attribute 'env'``), and so do 'spawn' and 'forkserver', whose children cannot set the
+    'loky' method they inherit. 'fork' works: Linux's default outside joblib (before Python 3.14).
+    """
+    if num_workers == 0 or multiprocessing.get_start_method(allow_none=True) != "loky":
+        return None
+    if "fork" not in multiprocessing.get_all_start_methods() or sys.platform == "darwin":
+        raise RuntimeError(
+            f"trainer.num_workers={num_workers} cannot start loader workers inside a "
+            "hydra/launcher=parallel job on this platform (they need 'fork'); use "
+            "trainer.num_workers=0 or the default launcher."
+        )
+    return "fork"
 
 
 @dataclass

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pet_seg.augmentation import BatchAugment
-from pet_seg.checkpoint import load_checkpoint, remove_stale_temp_files, save_checkpoint
+from pet_seg.checkpoint import RunCheckpoints, load_checkpoint
 from pet_seg.conventions import PET_SEG, Conventions
 from pet_seg.distributed import SINGLE_PROCESS, World, sum_across
 from pet_seg.evaluation import Evaluation, autocast, evaluate, predict_masks
@@ -96,9 +96,8 @@ def train_one_epoch(
             where = f"epoch {epoch}, step {step + 1}"
             if settings.nonfinite == "stop":
                 raise NonFiniteLossError(
-                    f"loss is {loss_value} at {where}; stopping (checkpoints/last.pt holds the "
-                    "last good epoch). Lower optimizer.lr, use trainer.precision=32, or set "
-                    "trainer.nonfinite=skip to drop such batches."
+                    f"loss is {loss_value} at {where}; stopping. Lower optimizer.lr, use "
+                    "trainer.precision=32, or set trainer.nonfinite=skip to drop such batches."
                 )
             state.skipped += 1
             tracker.log(
@@ -139,26 +138,6 @@ def train_one_epoch(
         bar.set_postfix(loss=f"{loss_value:.4f}")
 
 
-def _restore(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    scaler: torch.amp.GradScaler,
-) -> tuple[dict[str, Any], EpochState | None]:
-    """Load ``last.pt`` into the live objects; return its progress and any unfinished epoch."""
-    state = load_checkpoint(path)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["rng"]["torch"])
-    partial = state.get("partial")
-    return state["progress"], EpochState(**partial) if partial else None
-
-
 def fit(
     model: nn.Module,
     criterion: nn.Module,
@@ -173,7 +152,7 @@ def fit(
     world: World = SINGLE_PROCESS,
     conventions: Conventions = PET_SEG,
 ) -> dict[str, Any]:
-    """Train for ``settings.epochs``, keeping ``checkpoints/last.pt`` and ``best.pt`` (val Dice).
+    """Train for ``settings.epochs``, keeping ``checkpoints/best.pt`` (val Dice) and ``last.pt``.
 
     ``conventions.val_dice`` names the validation Dice that picks ``best.pt``.
 
@@ -181,7 +160,16 @@ def fit(
     need nothing but the file. Returns the training part of the run summary.
     """
     m = build_machinery(model, optimizer_factory, schedule, datasets, settings, world)
-    ckpt_dir = Path(run_dir) / "checkpoints"
+    checkpoints = RunCheckpoints(
+        Path(run_dir) / "checkpoints",
+        model,
+        m.optimizer,
+        m.scheduler,
+        m.scaler,
+        extras=dict(extras or {}),
+        save_last_every=settings.save_last_every,
+        writes=world.is_main,
+    )
     progress = {
         "epoch": 0,
         "step": 0,
@@ -193,25 +181,10 @@ def fit(
     }
     partial = None
     if settings.resume:
-        remove_stale_temp_files(ckpt_dir)
-        if (ckpt_dir / "last.pt").is_file():
-            progress, partial = _restore(
-                ckpt_dir / "last.pt", model, m.optimizer, m.scheduler, m.scaler
-            )
+        restored, unfinished = checkpoints.restore()
+        progress = restored or progress
+        partial = EpochState(**unfinished) if unfinished else None
         tracker.truncate_after(progress["step"])  # forget what was logged after the checkpoint
-
-    def checkpoint(name: str, **more: Any) -> None:
-        if world.is_main:
-            state = {
-                "model": model.state_dict(),
-                "optimizer": m.optimizer.state_dict(),
-                "scheduler": None if m.scheduler is None else m.scheduler.state_dict(),
-                "scaler": m.scaler.state_dict(),
-                "rng": {"torch": torch.get_rng_state()},
-            }
-            save_checkpoint(
-                state | {"progress": dict(progress), **dict(extras or {}), **more}, ckpt_dir / name
-            )
 
     for epoch in range(progress["epoch"] + 1, settings.epochs + 1):
         m.train_loader.sampler.set_epoch(epoch)
@@ -242,8 +215,10 @@ def fit(
         except KeyboardInterrupt:  # keep the position inside the epoch, then stop
             state.augment_rng = augment.generator.get_state()
             progress["step"] = state.start_step + state.steps
-            checkpoint("last.pt", partial=asdict(state))
+            checkpoints.save_last(progress, partial=asdict(state))
             raise
+        except NonFiniteLossError as err:  # say what a resume would start from
+            raise NonFiniteLossError(f"{err} {checkpoints.kept(epoch)}") from None
         train_seconds = time.perf_counter() - started
         sums = [state.loss_sum, state.dice_sum, state.seen, state.batch_loss_sum]
         sums += [state.batch_dice_sum, state.steps]
@@ -251,7 +226,9 @@ def fit(
             torch.tensor(sums, dtype=torch.float64, device=m.device), world
         ).tolist()
         if seen == 0:
-            raise NonFiniteLossError(f"every batch of epoch {epoch} had a non-finite loss")
+            raise NonFiniteLossError(
+                f"every batch of epoch {epoch} had a non-finite loss. {checkpoints.kept(epoch)}"
+            )
         val = evaluate(
             m.net,
             criterion,
@@ -301,8 +278,9 @@ def fit(
         if score > progress.get("best_score", progress["best_val_dice"]):
             progress.update(best_score=score, best_val_dice=val.mean_dice, best_epoch=epoch)
             progress["best_val_dice_per_batch"] = record["val/dice_per_batch"]
-            checkpoint("best.pt")
-        checkpoint("last.pt")
+            checkpoints.save_best(progress)
+        if checkpoints.last_due(epoch, settings.epochs):
+            checkpoints.save_last(progress)
 
     return {
         "epochs": progress["epoch"],

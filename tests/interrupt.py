@@ -40,7 +40,7 @@ def _wrap(function, before: bool):
 if point == "batch":
     pet_seg.train.prepare_batch = _wrap(pet_seg.train.prepare_batch, before=True)
 elif point == "save":
-    pet_seg.train.save_checkpoint = _wrap(pet_seg.train.save_checkpoint, before=False)
+    pet_seg.checkpoint.save_checkpoint = _wrap(pet_seg.checkpoint.save_checkpoint, before=False)
 elif point == "mid-save":
     pet_seg.checkpoint.os.replace = _wrap(os.replace, before=True)
 else:

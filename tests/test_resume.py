@@ -57,21 +57,35 @@ def reference(data_root, tmp_path_factory) -> Path:
     return run_dir
 
 
-# 36 training images / batch 4 = 9 batches an epoch; each epoch saves best.pt (if better), last.pt
+# 36 training images / batch 4 = 9 batches an epoch; each epoch saves best.pt (if better), then
+# last.pt (every trainer.save_last_every epochs and after the last)
+EVERY_2 = ("trainer.save_last_every=2",)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "interrupt",
+    ("interrupt", "extra"),
     [
-        ("batch", 5, "SIGKILL"),  # mid-epoch 1, before any checkpoint exists
-        ("batch", 14, "SIGKILL"),  # mid-epoch 2: back to the end of epoch 1
-        ("batch", 14, "SIGINT"),  # Ctrl-C mid-epoch 2: saves the position inside the epoch
-        ("save", 2, "SIGKILL"),  # right after a checkpoint landed
-        ("mid-save", 3, "SIGKILL"),  # a checkpoint half written: the old one must survive
+        (("batch", 5, "SIGKILL"), ()),  # mid-epoch 1, before any checkpoint exists
+        (("batch", 14, "SIGKILL"), ()),  # mid-epoch 2: back to the end of epoch 1
+        (("batch", 14, "SIGINT"), ()),  # Ctrl-C mid-epoch 2: saves the position inside the epoch
+        (("save", 2, "SIGKILL"), ()),  # right after a checkpoint landed
+        (("mid-save", 3, "SIGKILL"), ()),  # a checkpoint half written: the old one must survive
+        # last.pt every 2 epochs: killed in epoch 2 there is none yet (but a best.pt), so the
+        # run starts over; killed in epoch 3 it goes back to epoch 2
+        (("batch", 14, "SIGKILL"), EVERY_2),
+        (("batch", 23, "SIGKILL"), EVERY_2),
+        (("batch", 14, "SIGINT"), EVERY_2),  # Ctrl-C still saves, whatever save_last_every says
     ],
-    ids=lambda i: "-".join(map(str, i)),
+    ids=lambda i: "-".join(map(str, i)) or "every-epoch",
 )
-def test_killed_run_resumes_to_the_same_metrics(interrupt, data_root, reference, tmp_path):
-    args = [*tiny_overrides(data_root, epochs=3), "logger=none", f"hydra.run.dir={tmp_path}"]
+def test_killed_run_resumes_to_the_same_metrics(interrupt, extra, data_root, reference, tmp_path):
+    args = [
+        *tiny_overrides(data_root, epochs=3),
+        "logger=none",
+        *extra,
+        f"hydra.run.dir={tmp_path}",
+    ]
     killed = _run(args, interrupt)
     assert killed.returncode != 0
     if interrupt[2] == "SIGINT":
@@ -84,6 +98,7 @@ def test_killed_run_resumes_to_the_same_metrics(interrupt, data_root, reference,
     ).read_text()
     assert _summary(tmp_path)["status"] == "finished"
     assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
+    assert not (tmp_path / "checkpoints" / "last.pt").exists()  # finished: nothing to resume
 
 
 @pytest.mark.slow

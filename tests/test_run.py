@@ -57,10 +57,10 @@ def test_headline_sweep_makes_four_complete_runs(headline_sweep):
         for file in [
             "config.yaml",
             ".hydra/overrides.yaml",
-            "checkpoints/last.pt",
             "checkpoints/best.pt",
         ]:
             assert (job / file).is_file(), f"{job / file} missing"
+        assert not (job / "checkpoints" / "last.pt").exists()  # a finished run needs no resume
         summary = json.loads((job / "summary.json").read_text())
         assert summary["status"] == "finished" and summary["epochs"] == 2
         names.add(summary["name"])

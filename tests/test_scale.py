@@ -11,10 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from joblib import Parallel, delayed
 from tiny import CONF, tiny_overrides
+from torch.utils.data import TensorDataset
+
+from pet_seg.settings import TrainerSettings, make_loader, worker_context
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}
@@ -93,6 +98,30 @@ def test_joblib_runs_two_jobs_at_once_each_with_its_folder_and_wandb_run(data_ro
     logs = [next((job / "wandb").glob("offline-run-*/run-*.wandb")) for job in jobs]
     assert len({log.parent.name for log in logs}) == 2  # one W&B run per job
     assert all(f"default-{sweep.name}".encode() in log.read_bytes() for log in logs)
+
+
+def _sum_through_a_loader_worker() -> tuple[str | None, float]:
+    """Run in a joblib (loky) worker, as a job of hydra/launcher=parallel is."""
+    settings = TrainerSettings(num_workers=1)
+    loader = make_loader(TensorDataset(torch.arange(8.0)), 4, shuffle=False, settings=settings)
+    return worker_context(1), sum(float(batch.sum()) for (batch,) in loader)
+
+
+def test_loader_workers_start_inside_a_joblib_worker():
+    assert worker_context(1) is None  # outside joblib: Python's own default
+    results = Parallel(n_jobs=2, backend="loky")(
+        delayed(_sum_through_a_loader_worker)() for _ in range(2)
+    )  # n_jobs=1 would run in this process
+    assert results == [("fork", sum(range(8)))] * 2
+
+
+@pytest.mark.slow
+def test_parallel_sweep_with_loader_workers_finishes(data_root, tmp_path):
+    sweep = tmp_path / "workers"
+    overrides = ["trainer.seed=0,1", "trainer.num_workers=1", "data.cache=false", "logger=none"]
+    _sweep(sweep, data_root, *overrides, "hydra/launcher=parallel")
+    jobs = _complete_jobs(sweep, 2)
+    assert all(_launcher(job)["_target_"].endswith("JoblibLauncher") for job in jobs)
 
 
 @pytest.mark.slow

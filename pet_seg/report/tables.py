@@ -165,7 +165,8 @@ def write_runs_csv(path: Path, runs: Sequence[Run]) -> None:
     """``runs.csv``: every run folder on its own line, whatever its status."""
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["label", "seed", "status", *(c.key for c in COLUMNS), "folder", "note"])
+        header = ["label", "seed", "status", *(c.key for c in COLUMNS), "disk_bytes"]
+        writer.writerow([*header, "folder", "note"])
         for run in runs:
             values = run_values(run)
             writer.writerow(
@@ -174,6 +175,7 @@ def write_runs_csv(path: Path, runs: Sequence[Run]) -> None:
                     run.seed,
                     run.status,
                     *(_csv(values[c.key]) for c in COLUMNS),
+                    _csv(_finite(run.summary.get("disk_bytes"))),
                     run.path,
                     run.note,
                 ]
@@ -187,10 +189,14 @@ def _csv(value: float | None) -> str:
 
 
 def runs_table(runs: Sequence[Run]) -> str:
-    """Markdown list of every run folder with its status and, for failures, the reason."""
-    lines = ["| run | seed | status | folder | note |", "|---|---|---|---|---|"]
+    """Markdown list of every run folder with its status, its size on disk (summary.json's
+    ``disk_bytes``) and, for failures, the reason."""
+    lines = ["| run | seed | status | disk | folder | note |", "|---|---|---|---|---|---|"]
     for run in runs:
         note = _escape(run.note or summary_mismatch(run))
         seed = "—" if run.seed is None else str(run.seed)
-        lines.append(f"| {_escape(run.label)} | {seed} | {run.status} | `{run.path}` | {note} |")
+        size = _finite(run.summary.get("disk_bytes"))
+        disk = "—" if size is None else f"{size / 1e6:.1f} MB"
+        cells = [_escape(run.label), seed, run.status, disk, f"`{run.path}`", note]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
