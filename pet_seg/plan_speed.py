@@ -1,0 +1,64 @@
+"""How fast one job's model trains and evaluates here: a few seconds of measurement for a plan.
+
+The steps are the project's own (``pet_seg.bench``: ``build_machinery`` + ``train_one_epoch``
+for training, ``evaluate`` for inference) on one random batch of the job's image size, so the
+estimate covers everything a real step does except reading data. On a GPU the batch is the
+job's own; on a CPU, where one UNet step at 256 px and batch 32 takes tens of seconds, it is
+``cpu_probe_batch`` images and the time is scaled per image (a CPU's time per image barely
+depends on the batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from pet_seg.bench import Variant, infer_step, measure, random_batch, train_step
+from pet_seg.settings import TrainerSettings, resolve_device
+
+WARMUP, ROUNDS = 1, 2
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Seconds per image, from the fastest of ``ROUNDS`` steps of ``probe_batch`` images."""
+
+    device: str
+    probe_batch: int
+    image_size: int
+    train_s_per_image: float
+    eval_s_per_image: float
+
+    def describe(self) -> str:
+        return (
+            f"{1 / self.train_s_per_image:.1f} training / {1 / self.eval_s_per_image:.1f} "
+            f"evaluation images/s on {self.device} ({ROUNDS} steps of batch {self.probe_batch} "
+            f"at {self.image_size} px after {WARMUP} warm-up)"
+        )
+
+
+def measure_speed(cfg: DictConfig, cpu_probe_batch: int = 2) -> Speed:
+    """Time ``cfg``'s model, optimizer and precision on this machine's ``trainer.device``."""
+    settings: TrainerSettings = instantiate(cfg.trainer)
+    device = resolve_device(settings.device)
+    settings.device = str(device)
+    probe = (
+        settings.batch_size if device.type == "cuda" else min(settings.batch_size, cpu_probe_batch)
+    )
+    batch = random_batch(probe, int(cfg.data.image_size))
+    variant = Variant(settings.precision, settings.channels_last)
+    optimizer = instantiate(cfg.optimizer)
+
+    def make_model() -> torch.nn.Module:
+        return instantiate(cfg.model)
+
+    rates = {}
+    for name, step in (("train", train_step), ("eval", infer_step)):
+        result = measure(step, make_model, optimizer, [variant], settings, batch, WARMUP, ROUNDS)
+        rates[name] = result["variants"][variant.name]["images_per_s"]
+    return Speed(
+        str(device), probe, int(cfg.data.image_size), 1 / rates["train"], 1 / rates["eval"]
+    )
