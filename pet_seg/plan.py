@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -135,10 +137,9 @@ def measure_key(cfg: DictConfig) -> str:
 def make_plan(
     config: DictConfig,
     compose_job: Callable[[list[str]], DictConfig],
-    measure: bool,
-    cpu_probe_batch: int = 2,
+    measure: Callable[[DictConfig], Speed] | None,
 ) -> Plan:
-    """Compose every job; time each distinct model once (if ``measure``); estimate each job."""
+    """Compose every job; time each distinct model once with ``measure``; estimate each job."""
     jobs = sweep_jobs(config)
     plan = Plan(shared=[item for item in jobs[0] if all(item in job for job in jobs)])
     measured: dict[str, Speed | None] = {}
@@ -149,8 +150,8 @@ def make_plan(
         if run.images is None:
             plan.notes.append(f"{run.label}: no dataset at data.root={cfg.data.get('root')}")
         key = measure_key(cfg)
-        if measure and key not in measured:
-            measured[key] = _measure(cfg, cpu_probe_batch, plan.notes)
+        if measure is not None and key not in measured:
+            measured[key] = _measure(measure, cfg, plan.notes)
             if measured[key] is not None:
                 plan.speeds[f"{run.model}, batch {run.batch_size}"] = measured[key]
         if measured.get(key) is not None:
@@ -159,9 +160,11 @@ def make_plan(
     return plan
 
 
-def _measure(cfg: DictConfig, cpu_probe_batch: int, notes: list[str]) -> Speed | None:
+def _measure(
+    measure: Callable[[DictConfig], Speed], cfg: DictConfig, notes: list[str]
+) -> Speed | None:
     try:
-        return measure_speed(cfg, cpu_probe_batch)
+        return measure(cfg)
     except Exception as err:  # a plan must never stop the sweep it announces
         notes.append(f"speed of {cfg.model._target_} not measured: {type(err).__name__}: {err}")
         return None
@@ -225,14 +228,19 @@ class PlanCallback(Callback):
     is then a login node, not the machine that trains); ``true`` / ``false`` to insist.
     """
 
-    def __init__(self, measure: str | bool = "auto", cpu_probe_batch: int = 2) -> None:
+    def __init__(
+        self, measure: str | bool = "auto", cpu_probe_batch: int = 1, cpu_probe_px: int = 128
+    ) -> None:
         self.measure = measure
-        self.cpu_probe_batch = cpu_probe_batch
+        self.probe = {"cpu_probe_batch": cpu_probe_batch, "cpu_probe_px": cpu_probe_px}
 
     def _should_measure(self, config: DictConfig) -> bool:
         if self.measure != "auto":
             return bool(self.measure)
         return "Slurm" not in str(config.hydra.launcher.get("_target_", ""))
+
+    def _measurer(self, config: DictConfig) -> Callable[[DictConfig], Speed] | None:
+        return partial(measure_speed, **self.probe) if self._should_measure(config) else None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
@@ -240,13 +248,30 @@ class PlanCallback(Callback):
             return
         loader = GlobalHydra.instance().config_loader()
         try:
-            plan = make_plan(
-                config,
-                lambda job: loader.load_sweep_config(config, job),
-                self._should_measure(config),
-                self.cpu_probe_batch,
-            )
+            compose_job = partial(loader.load_sweep_config, config)
+            plan = make_plan(config, compose_job, self._measurer(config))
         except Exception as err:  # never block the sweep on its plan
             log.warning("pet_seg plan failed: %s: %s", type(err).__name__, err)
             return
         write_plan(Path(config.hydra.sweep.dir), str(config.get("name", "sweep")), plan)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pet_seg.plan OVERRIDES``: the plan of ``python -m pet_seg.run -m OVERRIDES``,
+    printed without running anything (nothing is written)."""
+    from hydra import initialize_config_dir
+    from hydra.types import RunMode
+
+    from pet_seg.paths import CONF_DIR
+
+    overrides = sys.argv[1:] if argv is None else argv
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        config = loader.load_configuration("config", overrides, RunMode.MULTIRUN)
+        plan = make_plan(config, partial(loader.load_sweep_config, config), measure_speed)
+    print(f"# Plan: {config.get('name', 'sweep')}\n\n{render(plan)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,9 +3,10 @@
 The steps are the project's own (``pet_seg.bench``: ``build_machinery`` + ``train_one_epoch``
 for training, ``evaluate`` for inference) on one random batch of the job's image size, so the
 estimate covers everything a real step does except reading data. On a GPU the batch is the
-job's own; on a CPU, where one UNet step at 256 px and batch 32 takes tens of seconds, it is
-``cpu_probe_batch`` images and the time is scaled per image (a CPU's time per image barely
-depends on the batch).
+job's own; on a CPU, where one UNet step at 256 px and batch 32 takes a minute, it is
+``cpu_probe_batch`` images of at most ``cpu_probe_px`` pixels a side and the time is scaled per
+image and by pixel count (a CPU's convolutions cost in proportion to both), so the measurement
+stays within seconds.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Speed:
 
     device: str
     probe_batch: int
+    probe_px: int
     image_size: int
     train_s_per_image: float
     eval_s_per_image: float
@@ -35,20 +37,25 @@ class Speed:
     def describe(self) -> str:
         return (
             f"{1 / self.train_s_per_image:.1f} training / {1 / self.eval_s_per_image:.1f} "
-            f"evaluation images/s on {self.device} ({ROUNDS} steps of batch {self.probe_batch} "
-            f"at {self.image_size} px after {WARMUP} warm-up)"
+            f"evaluation images/s at {self.image_size} px on {self.device} ({ROUNDS} steps of "
+            f"batch {self.probe_batch} at {self.probe_px} px after {WARMUP} warm-up{self._scaled})"
         )
 
+    @property
+    def _scaled(self) -> str:
+        return "" if self.probe_px == self.image_size else ", scaled by pixel count"
 
-def measure_speed(cfg: DictConfig, cpu_probe_batch: int = 2) -> Speed:
+
+def measure_speed(cfg: DictConfig, cpu_probe_batch: int = 1, cpu_probe_px: int = 128) -> Speed:
     """Time ``cfg``'s model, optimizer and precision on this machine's ``trainer.device``."""
     settings: TrainerSettings = instantiate(cfg.trainer)
     device = resolve_device(settings.device)
     settings.device = str(device)
-    probe = (
-        settings.batch_size if device.type == "cuda" else min(settings.batch_size, cpu_probe_batch)
-    )
-    batch = random_batch(probe, int(cfg.data.image_size))
+    size = int(cfg.data.image_size)
+    probe, px = settings.batch_size, size
+    if device.type != "cuda":
+        probe, px = min(probe, cpu_probe_batch), min(size, cpu_probe_px)
+    batch = random_batch(probe, px)
     variant = Variant(settings.precision, settings.channels_last)
     optimizer = instantiate(cfg.optimizer)
 
@@ -59,6 +66,5 @@ def measure_speed(cfg: DictConfig, cpu_probe_batch: int = 2) -> Speed:
     for name, step in (("train", train_step), ("eval", infer_step)):
         result = measure(step, make_model, optimizer, [variant], settings, batch, WARMUP, ROUNDS)
         rates[name] = result["variants"][variant.name]["images_per_s"]
-    return Speed(
-        str(device), probe, int(cfg.data.image_size), 1 / rates["train"], 1 / rates["eval"]
-    )
+    scale = (size / px) ** 2
+    return Speed(str(device), probe, px, size, scale / rates["train"], scale / rates["eval"])

@@ -85,7 +85,7 @@ def test_slurm_launcher_composes_the_same_runs_and_plans_without_timing_the_logi
 def test_estimate_counts_whole_batches_every_validation_and_one_test():
     run = PlannedRun([], "x", "UNet", "none", "cosine", epochs=2, batch_size=4, image_size=64,
                      images={"train": 10, "val": 3, "test": 5})  # fmt: skip
-    speed = Speed("cpu", 2, 64, train_s_per_image=0.5, eval_s_per_image=0.1)
+    speed = Speed("cpu", 2, 64, 64, train_s_per_image=0.5, eval_s_per_image=0.1)
     # train: 2 epochs x (10 // 4 = 2 batches) x 4 images x 0.5 s = 8 s
     # eval: (2 epochs x 3 val + 5 test) x 0.1 s = 1.1 s
     assert estimate_minutes(run, speed) == pytest.approx(9.1 / 60)
@@ -207,3 +207,17 @@ def test_demo_sweep_writes_the_plan_and_the_side_by_side_report(tmp_path):
     assert len(figures) == 18  # the report's 4 + 5 curves per model
     assert all(f"]({figure.name})" in text for figure in figures)
     assert "reproduce.md" in (report / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_plan_cli_prints_the_plan_without_running(tmp_path):
+    overrides = ["experiment=reproduce", *tiny_overrides(tmp_path / "data"), "trainer.seed=0,1"]
+    command = [sys.executable, "-m", "pet_seg.plan", *overrides]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = [
+        line for line in done.stdout.splitlines() if line.startswith("| ") and "reproduce=" in line
+    ]
+    assert len(rows) == 12 and all("| 36 / 4 / 12 |" in row for row in rows)
+    assert "**12 runs, ≈ " in done.stdout and "CPU-minutes" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # nothing written, no run
