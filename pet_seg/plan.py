@@ -205,8 +205,10 @@ def render(plan: Plan) -> str:
             f"| {index} | {run.label} | {run.model} | {run.augmentation} | {run.scheduler} | "
             f"{run.epochs} | {run.batch_size} | {run.image_size} | {images} | {minutes} |"
         )
-    lines += ["", *(f"Measured for {name}: {s.describe()}." for name, s in plan.speeds.items())]
-    lines += ["", *(f"Note: {note}" for note in plan.notes), "", headline(plan)]
+    measured = [f"- measured for {name}: {s.describe()}" for name, s in plan.speeds.items()]
+    notes = [f"- note: {note}" for note in plan.notes]
+    for block in (measured, notes, [headline(plan)]):
+        lines += ["", *block] if block else []
     return "\n".join(lines)
 
 
@@ -229,7 +231,7 @@ class PlanCallback(Callback):
     """
 
     def __init__(
-        self, measure: str | bool = "auto", cpu_probe_batch: int = 1, cpu_probe_px: int = 128
+        self, measure: str | bool = "auto", cpu_probe_batch: int = 4, cpu_probe_px: int = 128
     ) -> None:
         self.measure = measure
         self.probe = {"cpu_probe_batch": cpu_probe_batch, "cpu_probe_px": cpu_probe_px}

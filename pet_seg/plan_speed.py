@@ -46,7 +46,7 @@ class Speed:
         return "" if self.probe_px == self.image_size else ", scaled by pixel count"
 
 
-def measure_speed(cfg: DictConfig, cpu_probe_batch: int = 1, cpu_probe_px: int = 128) -> Speed:
+def measure_speed(cfg: DictConfig, cpu_probe_batch: int = 4, cpu_probe_px: int = 128) -> Speed:
     """Time ``cfg``'s model, optimizer and precision on this machine's ``trainer.device``."""
     settings: TrainerSettings = instantiate(cfg.trainer)
     device = resolve_device(settings.device)
@@ -63,8 +63,15 @@ def measure_speed(cfg: DictConfig, cpu_probe_batch: int = 1, cpu_probe_px: int =
         return instantiate(cfg.model)
 
     rates = {}
-    for name, step in (("train", train_step), ("eval", infer_step)):
-        result = measure(step, make_model, optimizer, [variant], settings, batch, WARMUP, ROUNDS)
-        rates[name] = result["variants"][variant.name]["images_per_s"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.num_threads or threads)  # as the job will run
+    try:
+        for name, step in (("train", train_step), ("eval", infer_step)):
+            result = measure(
+                step, make_model, optimizer, [variant], settings, batch, WARMUP, ROUNDS
+            )
+            rates[name] = result["variants"][variant.name]["images_per_s"]
+    finally:
+        torch.set_num_threads(threads)
     scale = (size / px) ** 2
     return Speed(str(device), probe, px, size, scale / rates["train"], scale / rates["eval"])
