@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,10 +28,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from pet_seg.plan_speed import Speed, measure_speed
+from pet_seg.plan_cost import SPLIT_NAMES, Speed, estimate_minutes, measure_speed, split_sizes
 
 log = logging.getLogger(__name__)
-SPLIT_NAMES = ("train", "val", "test")
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
@@ -61,41 +59,6 @@ def sweep_jobs(config: DictConfig) -> list[list[str]]:
     arguments += list(config.hydra.overrides.task)
     parsed = OverridesParser.create().parse_overrides(arguments)
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-
-
-def split_sizes(data: DictConfig) -> dict[str, int] | None:
-    """Images per split, counted from the split files without decoding a picture.
-
-    A synthetic dataset not generated yet is counted from its parameters; an official-layout
-    root that is not there gives None (the run itself will stop and say why).
-    """
-    from hydra.utils import to_absolute_path
-
-    from pet_seg.data.mini import MINI_ROOT
-    from pet_seg.data.oxford_pet import DataError, read_split
-
-    root = MINI_ROOT if data.get("root") is None else Path(to_absolute_path(str(data.root)))
-    val_every = int(data.get("val_every", 10))
-    try:
-        return {split: len(read_split(root, split, val_every)) for split in SPLIT_NAMES}
-    except DataError:
-        if "num_trainval" not in data:
-            return None
-    val = math.ceil(int(data.num_trainval) / val_every)
-    return {"train": int(data.num_trainval) - val, "val": val, "test": int(data.num_test)}
-
-
-def estimate_minutes(run: PlannedRun, speed: Speed) -> float | None:
-    """Training steps (``drop_last``: whole batches only) plus validation every epoch and one test.
-
-    Not counted: building the decoded-image cache (once per dataset and size), start-up, the
-    report's sample grids.
-    """
-    if run.images is None:
-        return None
-    train = run.epochs * (run.images["train"] // run.batch_size) * run.batch_size
-    evaluated = run.epochs * run.images["val"] + run.images["test"]
-    return (train * speed.train_s_per_image + evaluated * speed.eval_s_per_image) / 60
 
 
 def planned_run(job: list[str], label: str, cfg: DictConfig) -> PlannedRun:
@@ -155,7 +118,7 @@ def make_plan(
             if measured[key] is not None:
                 plan.speeds[f"{run.model}, batch {run.batch_size}"] = measured[key]
         if measured.get(key) is not None:
-            run.minutes = estimate_minutes(run, measured[key])
+            run.minutes = estimate_minutes(run.epochs, run.batch_size, run.images, measured[key])
         plan.runs.append(run)
     return plan
 

@@ -23,8 +23,8 @@ from hydra.types import RunMode
 from test_config import AUGMENT_OFF, AUGMENT_ON, COSINE, ONECYCLE, assert_report_recipe
 from tiny import CONF, tiny_overrides
 
-from pet_seg.plan import PlanCallback, PlannedRun, estimate_minutes, split_sizes, sweep_jobs
-from pet_seg.plan_speed import Speed
+from pet_seg.plan import PlanCallback, sweep_jobs
+from pet_seg.plan_cost import Speed, estimate_minutes, split_sizes
 from pet_seg.report.claims import BetterTestDice, ValidationLossRises
 from pet_seg.report.reproduce import load_reference, runs_by_name, table1
 from pet_seg.report.runs import Run
@@ -83,13 +83,12 @@ def test_slurm_launcher_composes_the_same_runs_and_plans_without_timing_the_logi
 
 
 def test_estimate_counts_whole_batches_every_validation_and_one_test():
-    run = PlannedRun([], "x", "UNet", "none", "cosine", epochs=2, batch_size=4, image_size=64,
-                     images={"train": 10, "val": 3, "test": 5})  # fmt: skip
+    images = {"train": 10, "val": 3, "test": 5}
     speed = Speed("cpu", 2, 64, 64, train_s_per_image=0.5, eval_s_per_image=0.1)
     # train: 2 epochs x (10 // 4 = 2 batches) x 4 images x 0.5 s = 8 s
     # eval: (2 epochs x 3 val + 5 test) x 0.1 s = 1.1 s
-    assert estimate_minutes(run, speed) == pytest.approx(9.1 / 60)
-    assert estimate_minutes(PlannedRun([], "x", "UNet", "", "", 2, 4, 64, None), speed) is None
+    assert estimate_minutes(2, 4, images, speed) == pytest.approx(9.1 / 60)
+    assert estimate_minutes(2, 4, None, speed) is None  # no dataset: no estimate
 
 
 def test_split_sizes_from_split_files_or_synthetic_parameters(tmp_path):

@@ -64,6 +64,8 @@ class BetterTestDice:
             return not_tested(self.claim, self.reported, missing)
         a, b = per_image_dice(named[self.better]), per_image_dice(named[self.worse])
         images = sorted(set(a) & set(b))
+        if not images:
+            return not_tested(self.claim, self.reported, ["scored on the same test images"])
         a_dice = np.array([a[name] for name in images])
         b_dice = np.array([b[name] for name in images])
         diff = paired_difference(a_dice, b_dice)
