@@ -20,6 +20,7 @@ from pet_seg.report.compare import (
 )
 from pet_seg.report.labels import assign_labels, common_overrides, group_runs
 from pet_seg.report.plots import plot_curves, plot_dice_distribution
+from pet_seg.report.reproduce import write_reproduction
 from pet_seg.report.runs import STATUSES, Run, discover_runs
 from pet_seg.report.samples import sample_grids
 from pet_seg.report.stats import SeedSummary
@@ -134,5 +135,7 @@ def write_report(
     grids, notes = sample_grids(runs, out, samples)
     report.figures += grids
     report.notes += notes
+    if (reproduction := write_reproduction(runs, out)) is not None:  # experiment=reproduce
+        report.notes.append(f"the report's numbers beside ours: {reproduction.name}")
     report.markdown.write_text(render_markdown(report, sources) + "\n")
     return report

@@ -1,0 +1,242 @@
+"""A sweep's plan, before its first run: what will run, on how many images, and at what cost.
+
+A full reproduction is hours of device time; a user should see "6 runs, ≈ N GPU-minutes" before
+committing them, not after. The plan lists every job the basic sweeper will launch (its
+overrides, model, augmentation, scheduler, epochs, batch, image size and images per split) and
+estimates each job's cost from a quick measurement on this machine: a warm-up and two timed
+training steps, and the same for inference, of each distinct model through the project's own
+training loop (``pet_seg.bench``), scaled by the images the job will see.
+
+Register ``PlanCallback`` in a sweep's ``hydra.callbacks`` (``conf/experiment/reproduce.yaml``
+does); it prints the plan and writes ``<sweep>/plan.md`` and ``plan.json``. A plan never stops
+a sweep: anything it cannot work out it says so and the runs go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from pet_seg.plan_cost import SPLIT_NAMES, Speed, estimate_minutes, measure_speed, split_sizes
+
+log = logging.getLogger(__name__)
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+@dataclass
+class PlannedRun:
+    """One job of the sweep as the plan reports it (``minutes`` None when not estimated)."""
+
+    overrides: list[str]
+    label: str  # the overrides that differ between the sweep's jobs
+    model: str
+    augmentation: str
+    scheduler: str
+    epochs: int
+    batch_size: int
+    image_size: int
+    images: dict[str, int] | None
+    minutes: float | None = None
+
+
+def sweep_jobs(config: DictConfig) -> list[list[str]]:
+    """Every job's overrides, as Hydra's basic sweeper expands ``params`` + the command line."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    params = config.hydra.sweeper.get("params") or {}
+    arguments = [f"{key}={value}" for key, value in params.items()]
+    arguments += list(config.hydra.overrides.task)
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def planned_run(job: list[str], label: str, cfg: DictConfig) -> PlannedRun:
+    choices = cfg.hydra.runtime.choices
+    return PlannedRun(
+        overrides=job,
+        label=label,
+        model=str(cfg.model._target_).rsplit(".", 1)[-1],
+        augmentation=str(choices.get("augmentation")),
+        scheduler=str(choices.get("scheduler")),
+        epochs=int(cfg.trainer.epochs),
+        batch_size=int(cfg.trainer.batch_size),
+        image_size=int(cfg.data.image_size),
+        images=split_sizes(cfg.data),
+    )
+
+
+@dataclass
+class Plan:
+    """The sweep's runs, the speed measured per model, and what the plan could not work out."""
+
+    runs: list[PlannedRun] = field(default_factory=list)
+    shared: list[str] = field(default_factory=list)  # overrides every job has
+    speeds: dict[str, Speed] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_minutes(self) -> float | None:
+        known = [run.minutes for run in self.runs if run.minutes is not None]
+        return sum(known) if known else None
+
+
+def measure_key(cfg: DictConfig) -> str:
+    """Jobs that share this key train at the same speed (seeds, schedules, augmentation)."""
+    parts = (cfg.model, cfg.data.image_size, cfg.trainer.batch_size, cfg.trainer.precision)
+    return json.dumps([str(p) for p in parts])
+
+
+def make_plan(
+    config: DictConfig,
+    compose_job: Callable[[list[str]], DictConfig],
+    measure: Callable[[DictConfig], Speed] | None,
+) -> Plan:
+    """Compose every job; time each distinct model once with ``measure``; estimate each job."""
+    jobs = sweep_jobs(config)
+    plan = Plan(shared=[item for item in jobs[0] if all(item in job for job in jobs)])
+    measured: dict[str, Speed | None] = {}
+    for job in jobs:
+        cfg = compose_job(job)
+        label = " ".join(item for item in job if item not in plan.shared)
+        run = planned_run(job, label or str(config.get("name", "run")), cfg)
+        if run.images is None:
+            plan.notes.append(f"{run.label}: no dataset at data.root={cfg.data.get('root')}")
+        key = measure_key(cfg)
+        if measure is not None and key not in measured:
+            measured[key] = _measure(measure, cfg, plan.notes)
+            if measured[key] is not None:
+                plan.speeds[f"{run.model}, batch {run.batch_size}"] = measured[key]
+        if measured.get(key) is not None:
+            run.minutes = estimate_minutes(run.epochs, run.batch_size, run.images, measured[key])
+        plan.runs.append(run)
+    return plan
+
+
+def _measure(
+    measure: Callable[[DictConfig], Speed], cfg: DictConfig, notes: list[str]
+) -> Speed | None:
+    try:
+        return measure(cfg)
+    except Exception as err:  # a plan must never stop the sweep it announces
+        notes.append(f"speed of {cfg.model._target_} not measured: {type(err).__name__}: {err}")
+        return None
+
+
+def _minutes(value: float) -> str:
+    """Two significant digits below 10 minutes, whole minutes above."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def headline(plan: Plan) -> str:
+    """``**6 runs, ≈ 412 GPU-minutes**``: a sum over runs, i.e. device time, not wall time."""
+    total = plan.total_minutes
+    if total is None:
+        return f"**{len(plan.runs)} runs**; cost not estimated."
+    kind = "GPU" if any(s.device.startswith("cuda") for s in plan.speeds.values()) else "CPU"
+    missing = sum(run.minutes is None for run in plan.runs)
+    partial = f" for {len(plan.runs) - missing} of them" if missing else ""
+    return (
+        f"**{len(plan.runs)} runs, ≈ {_minutes(total)} {kind}-minutes**{partial} (the sum over "
+        "runs, one at a time on this device; the data cache and start-up are not counted)."
+    )
+
+
+def render(plan: Plan) -> str:
+    """``plan.md``'s body: one row per run, how the speed was measured, and the total."""
+    lines = [
+        "Shared overrides: " + (" ".join(f"`{item}`" for item in plan.shared) or "none"),
+        "",
+        "| # | run | model | augmentation | scheduler | epochs | batch | px | "
+        "train / val / test images | est. minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for index, run in enumerate(plan.runs):
+        images = " / ".join(str(run.images[s]) for s in SPLIT_NAMES) if run.images else "?"
+        minutes = "?" if run.minutes is None else _minutes(run.minutes)
+        lines.append(
+            f"| {index} | {run.label} | {run.model} | {run.augmentation} | {run.scheduler} | "
+            f"{run.epochs} | {run.batch_size} | {run.image_size} | {images} | {minutes} |"
+        )
+    measured = [f"- measured for {name}: {s.describe()}" for name, s in plan.speeds.items()]
+    notes = [f"- note: {note}" for note in plan.notes]
+    for block in (measured, notes, [headline(plan)]):
+        lines += ["", *block] if block else []
+    return "\n".join(lines)
+
+
+def write_plan(sweep: Path, name: str, plan: Plan) -> str:
+    """Write ``plan.md`` and ``plan.json`` into ``sweep`` and print the plan; return its text."""
+    text = f"# Plan: {name}\n\nSweep folder: `{sweep}`\n\n{render(plan)}\n"
+    sweep.mkdir(parents=True, exist_ok=True)
+    (sweep / "plan.md").write_text(text)
+    payload = asdict(plan) | {"total_minutes": plan.total_minutes}
+    (sweep / "plan.json").write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"[pet_seg] plan ({sweep / 'plan.md'}):\n{text}", flush=True)
+    return text
+
+
+class PlanCallback(Callback):
+    """Prints the plan and writes ``<sweep>/plan.md`` / ``plan.json`` before the first job.
+
+    ``measure``: ``auto`` times the models here unless jobs go to a SLURM cluster (this machine
+    is then a login node, not the machine that trains); ``true`` / ``false`` to insist.
+    """
+
+    def __init__(
+        self, measure: str | bool = "auto", cpu_probe_batch: int = 4, cpu_probe_px: int = 128
+    ) -> None:
+        self.measure = measure
+        self.probe = {"cpu_probe_batch": cpu_probe_batch, "cpu_probe_px": cpu_probe_px}
+
+    def _should_measure(self, config: DictConfig) -> bool:
+        if self.measure != "auto":
+            return bool(self.measure)
+        return "Slurm" not in str(config.hydra.launcher.get("_target_", ""))
+
+    def _measurer(self, config: DictConfig) -> Callable[[DictConfig], Speed] | None:
+        return partial(measure_speed, **self.probe) if self._should_measure(config) else None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+            log.info("pet_seg plan: only the basic sweeper's jobs are known in advance")
+            return
+        loader = GlobalHydra.instance().config_loader()
+        try:
+            compose_job = partial(loader.load_sweep_config, config)
+            plan = make_plan(config, compose_job, self._measurer(config))
+        except Exception as err:  # never block the sweep on its plan
+            log.warning("pet_seg plan failed: %s: %s", type(err).__name__, err)
+            return
+        write_plan(Path(config.hydra.sweep.dir), str(config.get("name", "sweep")), plan)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pet_seg.plan OVERRIDES``: the plan of ``python -m pet_seg.run -m OVERRIDES``,
+    printed without running anything (nothing is written)."""
+    from hydra import initialize_config_dir
+    from hydra.types import RunMode
+
+    from pet_seg.paths import CONF_DIR
+
+    overrides = sys.argv[1:] if argv is None else argv
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        config = loader.load_configuration("config", overrides, RunMode.MULTIRUN)
+        plan = make_plan(config, partial(loader.load_sweep_config, config), measure_speed)
+    print(f"# Plan: {config.get('name', 'sweep')}\n\n{render(plan)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
