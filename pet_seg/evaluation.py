@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,17 +26,8 @@ from pet_seg.metrics import (
     pixel_counts,
     summarize,
 )
+from pet_seg.precision import autocast
 from pet_seg.preprocess import prepare_batch
-
-PRECISIONS = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
-
-
-def autocast(device: torch.device, precision: str) -> AbstractContextManager:
-    """Mixed-precision context for ``precision`` ("32" = plain fp32)."""
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
 
 
 @dataclass

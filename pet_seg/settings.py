@@ -15,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from pet_seg.distributed import SINGLE_PROCESS, World
-from pet_seg.evaluation import PRECISIONS
+from pet_seg.precision import PRECISIONS
 from pet_seg.schedule import SchedulerSpec, drops_last_batch
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
