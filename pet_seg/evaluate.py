@@ -29,7 +29,6 @@ from tqdm import tqdm
 
 from pet_seg.checkpoint import CheckpointError
 from pet_seg.data import DataError
-from pet_seg.evaluation import Evaluation, evaluate, summary_of, write_per_image
 from pet_seg.inference import (
     FlipTTA,
     load_original,
@@ -43,6 +42,7 @@ from pet_seg.inference import (
 from pet_seg.metrics import pixel_counts
 from pet_seg.panels import draw_panels
 from pet_seg.paths import CONF_DIR
+from pet_seg.scoring import Evaluation, evaluate, summary_of, write_per_image
 from pet_seg.settings import resolve_device
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def score_split(
 ) -> Evaluation:  # fmt: skip
     """Per-image counts over the split, at the model's input size or each image's own size.
 
-    The plain case is ``pet_seg.evaluation.evaluate`` itself (TTA as a model wrapper), so these
+    The plain case is ``pet_seg.scoring.evaluate`` itself (TTA as a model wrapper), so these
     numbers are the training run's test numbers. At original resolution every image has its own
     size, so logits are resized and scored one image at a time, still without host syncs; the
     loss is then the pixel mean over the whole split.

@@ -25,8 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from pet_seg.checkpoint import folder_bytes, load_checkpoint, remove_resume_state
 from pet_seg.distributed import init_world
-from pet_seg.evaluation import Evaluation, summary_of, write_per_image
 from pet_seg.paths import CONF_DIR
+from pet_seg.scoring import Evaluation, summary_of, write_per_image
 from pet_seg.settings import TrainerSettings, batch_scaled_lr, resolve_device
 from pet_seg.tracking import Tracker
 from pet_seg.train import fit, test_best

@@ -16,8 +16,8 @@ from torch.utils.data import DataLoader
 import pet_seg.train
 from pet_seg.augmentation import ReportBatchAugment
 from pet_seg.conventions import PET_SEG, REPORT, Conventions
-from pet_seg.evaluation import evaluate
 from pet_seg.run import run
+from pet_seg.scoring import evaluate
 
 
 def _compose(*overrides: str):

@@ -65,7 +65,7 @@ def test_the_sweep_is_the_reports_six_runs_at_its_recipe():
 
 
 def test_conventions_report_is_the_exact_reproduction():
-    """One switch gives the report's computation: its averaging and, where it augmented, its jitter."""
+    """One switch gives the report's computation: its averaging and, where it augmented, jitter."""
     jobs, configs, _ = _jobs("experiment=reproduce", "conventions=report")
     for job, cfg in zip(jobs, configs, strict=True):
         assert cfg.conventions.val_dice == "val/dice_per_batch"

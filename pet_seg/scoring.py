@@ -1,4 +1,4 @@
-"""Batched evaluation: per-image pixel counts over a whole split, scored once per image.
+"""Scoring a split: per-image pixel counts over the whole split, Dice and IoU once per image.
 
 Everything stays on the device until the split is done, so there is one host sync per split
 rather than one ``.item()`` per batch. The report's per-batch averages (``pet_seg.conventions``)
