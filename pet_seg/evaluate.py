@@ -29,7 +29,12 @@ from tqdm import tqdm
 
 from pet_seg.checkpoint import CheckpointError
 from pet_seg.data import DataError
-from pet_seg.inference import (
+from pet_seg.metrics import pixel_counts
+from pet_seg.panels import draw_panels
+from pet_seg.paths import CONF_DIR
+from pet_seg.scoring import Evaluation, evaluate, summary_of, write_per_image
+from pet_seg.settings import resolve_device
+from pet_seg.trained_model import (
     FlipTTA,
     load_original,
     model_from_state,
@@ -39,11 +44,6 @@ from pet_seg.inference import (
     read_checkpoint,
     resize_logits,
 )
-from pet_seg.metrics import pixel_counts
-from pet_seg.panels import draw_panels
-from pet_seg.paths import CONF_DIR
-from pet_seg.scoring import Evaluation, evaluate, summary_of, write_per_image
-from pet_seg.settings import resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 
-from pet_seg.inference import load_model, predict_logits
 from pet_seg.metrics import dice_from_counts, pixel_counts
 from pet_seg.panels import draw_panels
 from pet_seg.report.labels import display_name
 from pet_seg.report.runs import Run
+from pet_seg.trained_model import load_model, predict_logits
 
 PATH_KEYS = ("root", "cache_dir")
 

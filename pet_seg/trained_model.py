@@ -1,5 +1,5 @@
-"""Checkpoint → model, and uint8 images → probabilities: the one path evaluate, predict and the
-report share, so a number in a CSV and a mask on disk come from the same computation.
+"""A trained model back from its checkpoint, and uint8 images → probabilities: the one path
+evaluate, predict and the report share, so a number in a CSV and a mask on disk agree.
 
 The model is rebuilt from the config stored in the checkpoint, so nobody retypes the
 architecture; a weights/architecture mismatch is caught before ``load_state_dict`` with a
