@@ -5,7 +5,7 @@ committing them, not after. The plan lists every job the basic sweeper will laun
 overrides, model, augmentation, scheduler, epochs, batch, image size and images per split) and
 estimates each job's cost from a quick measurement on this machine: a warm-up and two timed
 training steps, and the same for inference, of each distinct model through the project's own
-training loop (``pet_seg.bench``), scaled by the images the job will see.
+training loop (``pet_seg.bench.steps``), scaled by the images the job will see.
 
 Register ``PlanCallback`` in a sweep's ``hydra.callbacks`` (``conf/experiment/reproduce.yaml``
 does); it prints the plan and writes ``<sweep>/plan.md`` and ``plan.json``. A plan never stops

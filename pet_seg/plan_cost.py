@@ -1,7 +1,7 @@
 """What one job of a sweep costs: its images per split, its model's speed here, the minutes.
 
 The speed takes a few seconds of measurement. The steps are the project's own
-(``pet_seg.bench``: ``build_machinery`` + ``train_one_epoch`` for training, ``evaluate`` for
+(``pet_seg.bench.steps``: ``build_machinery`` + ``train_one_epoch`` for training, ``evaluate`` for
 inference) on one random batch of the job's image size, so the estimate covers everything a
 real step does except reading data. On a GPU the batch is the job's own; on a CPU, where one
 UNet step at 256 px and batch 32 takes a minute, it is ``cpu_probe_batch`` images of at most
@@ -19,7 +19,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from pet_seg.bench import Variant, infer_step, measure, random_batch, train_step
+from pet_seg.bench.steps import Variant, infer_step, measure, random_batch, train_step
 from pet_seg.settings import TrainerSettings, resolve_device
 
 WARMUP, ROUNDS = 1, 2

@@ -31,7 +31,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from pet_seg.bench import (
+from pet_seg.bench.machine import machine_info
+from pet_seg.bench.pipeline import bench_pipeline
+from pet_seg.bench.steps import (
     BASELINE,
     Step,
     Variant,
@@ -42,8 +44,6 @@ from pet_seg.bench import (
     random_batch,
     train_step,
 )
-from pet_seg.bench_machine import machine_info
-from pet_seg.bench_pipeline import bench_pipeline
 from pet_seg.paths import CONF_DIR
 from pet_seg.settings import TrainerSettings, resolve_device
 

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from pet_seg.augmentation import BatchAugment
-from pet_seg.bench import Variant, random_batch
+from pet_seg.bench.steps import Variant, random_batch
 from pet_seg.distributed import SINGLE_PROCESS
 from pet_seg.models import UNet
 from pet_seg.schedule import SchedulerSpec

@@ -4,8 +4,8 @@ Every number comes from the project's own code path (``build_machinery`` + ``tra
 for a training step, ``evaluate`` for inference), fed one in-memory uint8 batch, so a speed-up
 measured here is one a run gets. Variants are timed round-robin, one step each in turn, so a
 burst of load from another process slows all of them alike and their ratios stay meaningful on
-a shared machine. The input-pipeline comparison lives in ``pet_seg.bench_pipeline``, machine
-info and peak memory in ``pet_seg.bench_machine``.
+a shared machine. The input-pipeline comparison lives in ``pet_seg.bench.pipeline``, machine
+info and peak memory in ``pet_seg.bench.machine``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from pet_seg.augmentation import BatchAugment
-from pet_seg.bench_machine import PeakMemory, sync
+from pet_seg.bench.machine import PeakMemory, sync
 from pet_seg.distributed import SINGLE_PROCESS
 from pet_seg.precision import PRECISIONS
 from pet_seg.schedule import SchedulerSpec

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from pet_seg.augmentation import BatchAugment
-from pet_seg.bench_machine import PeakMemory, sync
+from pet_seg.bench.machine import PeakMemory, sync
 from pet_seg.data import CachedPetSegmentation, PetSegmentation, build_cache, ensure_synthetic
 from pet_seg.preprocess import IMAGENET_MEAN, IMAGENET_STD, prepare_batch
 
