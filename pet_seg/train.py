@@ -25,18 +25,13 @@ from pet_seg.augmentation import BatchAugment
 from pet_seg.checkpoint import RunCheckpoints, load_checkpoint
 from pet_seg.conventions import PET_SEG, Conventions
 from pet_seg.distributed import SINGLE_PROCESS, World, sum_across
+from pet_seg.machinery import OptimizerFactory, build_machinery, make_loader
 from pet_seg.metrics import dice_from_counts, pixel_counts
 from pet_seg.precision import autocast
 from pet_seg.preprocess import prepare_batch
 from pet_seg.schedule import SchedulerSpec
 from pet_seg.scoring import Evaluation, evaluate, predict_masks
-from pet_seg.settings import (
-    OptimizerFactory,
-    TrainerSettings,
-    build_machinery,
-    make_loader,
-    resolve_device,
-)
+from pet_seg.settings import TrainerSettings, resolve_device
 from pet_seg.tracking import Tracker
 
 
