@@ -27,13 +27,11 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from pet_seg.checkpoint import CheckpointError
 from pet_seg.data import DataError
 from pet_seg.metrics import pixel_counts
 from pet_seg.panels import draw_panels
 from pet_seg.paths import CONF_DIR
 from pet_seg.scoring import Evaluation, evaluate, summary_of, write_per_image
-from pet_seg.settings import resolve_device
 from pet_seg.trained_model import (
     FlipTTA,
     load_original,
@@ -44,6 +42,8 @@ from pet_seg.trained_model import (
     read_checkpoint,
     resize_logits,
 )
+from pet_seg.training.checkpoint import CheckpointError
+from pet_seg.training.settings import resolve_device
 
 log = logging.getLogger(__name__)
 

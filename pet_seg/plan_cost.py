@@ -20,7 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pet_seg.bench.steps import Variant, infer_step, measure, random_batch, train_step
-from pet_seg.settings import TrainerSettings, resolve_device
+from pet_seg.training.settings import TrainerSettings, resolve_device
 
 WARMUP, ROUNDS = 1, 2
 SPLIT_NAMES = ("train", "val", "test")

@@ -22,12 +22,12 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from pet_seg.checkpoint import CheckpointError
 from pet_seg.data import DataError
 from pet_seg.data.oxford_pet import as_hw, read_image
 from pet_seg.paths import CONF_DIR
-from pet_seg.settings import resolve_device
 from pet_seg.trained_model import load_model, predict_logits, resize_logits, training_size
+from pet_seg.training.checkpoint import CheckpointError
+from pet_seg.training.settings import resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -23,13 +23,13 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pet_seg.checkpoint import folder_bytes, load_checkpoint, remove_resume_state
-from pet_seg.distributed import init_world
 from pet_seg.paths import CONF_DIR
 from pet_seg.scoring import Evaluation, summary_of, write_per_image
-from pet_seg.settings import TrainerSettings, batch_scaled_lr, resolve_device
 from pet_seg.tracking import Tracker
-from pet_seg.train import fit, test_best
+from pet_seg.training.checkpoint import folder_bytes, load_checkpoint, remove_resume_state
+from pet_seg.training.distributed import init_world
+from pet_seg.training.loop import fit, test_best
+from pet_seg.training.settings import TrainerSettings, batch_scaled_lr, resolve_device
 
 SUMMARY_FILE = "summary.json"
 

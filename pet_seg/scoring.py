@@ -1,8 +1,9 @@
 """Scoring a split: per-image pixel counts over the whole split, Dice and IoU once per image.
 
 Everything stays on the device until the split is done, so there is one host sync per split
-rather than one ``.item()`` per batch. The report's per-batch averages (``pet_seg.conventions``)
-come from the same pass: batch Dice from the per-image counts, batch losses as they go by.
+rather than one ``.item()`` per batch. The report's per-batch averages
+(``pet_seg.training.conventions``) come from the same pass: batch Dice from the per-image
+counts, batch losses as they go by.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from pet_seg.distributed import World, gather_rows, sum_across
 from pet_seg.metrics import (
     batch_pooled_dice,
     dice_from_counts,
@@ -28,6 +28,7 @@ from pet_seg.metrics import (
 )
 from pet_seg.precision import autocast
 from pet_seg.preprocess import prepare_batch
+from pet_seg.training.distributed import World, gather_rows, sum_across
 
 
 @dataclass

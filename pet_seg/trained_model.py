@@ -19,7 +19,6 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
-from pet_seg.checkpoint import CheckpointError, load_checkpoint
 from pet_seg.data.oxford_pet import (
     as_hw,
     image_path,
@@ -29,6 +28,7 @@ from pet_seg.data.oxford_pet import (
     trimap_to_mask,
 )
 from pet_seg.preprocess import normalize
+from pet_seg.training.checkpoint import CheckpointError, load_checkpoint
 
 # Prefixes torch.compile (``_orig_mod.``) and DDP (``module.``) add to parameter names.
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")

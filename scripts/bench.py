@@ -45,7 +45,7 @@ from pet_seg.bench.steps import (
     train_step,
 )
 from pet_seg.paths import CONF_DIR
-from pet_seg.settings import TrainerSettings, resolve_device
+from pet_seg.training.settings import TrainerSettings, resolve_device
 
 SECTIONS = ("pipeline", "train", "infer")
 METHOD = {

@@ -19,13 +19,13 @@ from torch.utils.data import TensorDataset
 
 from pet_seg.augmentation import BatchAugment
 from pet_seg.bench.steps import Variant, random_batch
-from pet_seg.distributed import SINGLE_PROCESS
-from pet_seg.machinery import build_machinery
 from pet_seg.models import UNet
-from pet_seg.schedule import SchedulerSpec
-from pet_seg.settings import TrainerSettings
 from pet_seg.tracking import Tracker
-from pet_seg.train import EpochState, train_one_epoch
+from pet_seg.training.distributed import SINGLE_PROCESS
+from pet_seg.training.loop import EpochState, train_one_epoch
+from pet_seg.training.machinery import build_machinery
+from pet_seg.training.schedule import SchedulerSpec
+from pet_seg.training.settings import TrainerSettings
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 

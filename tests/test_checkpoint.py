@@ -16,18 +16,18 @@ import torch
 from hydra import compose, initialize_config_dir
 from tiny import CONF, tiny_overrides
 
-import pet_seg.checkpoint
-from pet_seg.checkpoint import (
+import pet_seg.training.checkpoint
+from pet_seg.models import UNet
+from pet_seg.report.runs import load_run
+from pet_seg.report.tables import runs_table, write_runs_csv
+from pet_seg.run import run
+from pet_seg.training.checkpoint import (
     DiskFullError,
     RunCheckpoints,
     load_checkpoint,
     save_checkpoint,
 )
-from pet_seg.models import UNet
-from pet_seg.report.runs import load_run
-from pet_seg.report.tables import runs_table, write_runs_csv
-from pet_seg.run import run
-from pet_seg.train import NonFiniteLossError
+from pet_seg.training.loop import NonFiniteLossError
 
 
 def _tiny_cfg(data_root: Path, *extra: str):
@@ -97,7 +97,7 @@ def test_save_last_every_and_keep_last(tmp_path, monkeypatch):
         saved.append((path.name, state["progress"]["epoch"]))
         save_checkpoint(state, path)
 
-    monkeypatch.setattr(pet_seg.checkpoint, "save_checkpoint", recording)
+    monkeypatch.setattr(pet_seg.training.checkpoint, "save_checkpoint", recording)
     overrides = ["trainer.epochs=3", "trainer.save_last_every=2", "trainer.keep_last=true"]
     run(_tiny_cfg(tmp_path / "data", *overrides), tmp_path / "run", "run")
     assert [epoch for name, epoch in saved if name == "last.pt"] == [2, 3]  # every 2nd + the end
@@ -138,7 +138,7 @@ def _fill_disk_after(monkeypatch, good_saves: int, room: int = 64 * 1024) -> Non
             return open(fd, mode, *args, **kwargs)
         return FullDisk(fd, room)
 
-    monkeypatch.setattr(pet_seg.checkpoint.os, "fdopen", fdopen)
+    monkeypatch.setattr(pet_seg.training.checkpoint.os, "fdopen", fdopen)
 
 
 def test_full_disk_says_so_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

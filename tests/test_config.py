@@ -10,8 +10,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from pet_seg.augmentation import BatchAugment
-from pet_seg.schedule import SchedulerSpec
-from pet_seg.settings import TrainerSettings
+from pet_seg.training.schedule import SchedulerSpec
+from pet_seg.training.settings import TrainerSettings
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = [

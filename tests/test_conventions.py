@@ -13,11 +13,11 @@ from tiny import CONF, tiny_overrides
 from torch import nn
 from torch.utils.data import DataLoader
 
-import pet_seg.train
+import pet_seg.training.loop
 from pet_seg.augmentation import ReportBatchAugment
-from pet_seg.conventions import PET_SEG, REPORT, Conventions
 from pet_seg.run import run
 from pet_seg.scoring import evaluate
+from pet_seg.training.conventions import PET_SEG, REPORT, Conventions
 
 
 def _compose(*overrides: str):
@@ -131,7 +131,7 @@ VAL_COUNTS = {
 def test_the_conventions_choose_which_dice_picks_the_best_epoch(
     conventions, best_epoch, tmp_path, monkeypatch
 ):
-    real, calls = pet_seg.train.evaluate, []
+    real, calls = pet_seg.training.loop.evaluate, []
 
     def scripted(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -140,7 +140,7 @@ def test_the_conventions_choose_which_dice_picks_the_best_epoch(
             result.counts = torch.tensor(VAL_COUNTS[len(calls)])
         return result
 
-    monkeypatch.setattr(pet_seg.train, "evaluate", scripted)
+    monkeypatch.setattr(pet_seg.training.loop, "evaluate", scripted)
     cfg = _compose(
         *tiny_overrides(tmp_path / "data", epochs=2),
         "logger=none",

@@ -26,7 +26,7 @@ from tiny import CONF, tiny_overrides
 from pet_seg.report.labels import assign_labels
 from pet_seg.report.runs import Run
 from pet_seg.run import with_batch_scaled_lr
-from pet_seg.settings import TrainerSettings, batch_scaled_lr
+from pet_seg.training.settings import TrainerSettings, batch_scaled_lr
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -219,9 +219,9 @@ def test_pretrained_checkpoint_reloads_without_the_weights_file(tmp_path, monkey
 
     import torchvision.models._api as tv_api
 
-    from pet_seg.checkpoint import save_checkpoint
     from pet_seg.models import PretrainedResNet34UNet
     from pet_seg.trained_model import load_model
+    from pet_seg.training.checkpoint import save_checkpoint
 
     def offline(url, *args, **kwargs):
         raise URLError("no network")

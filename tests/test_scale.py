@@ -19,8 +19,8 @@ from joblib import Parallel, delayed
 from tiny import CONF, tiny_overrides
 from torch.utils.data import TensorDataset
 
-from pet_seg.machinery import make_loader, worker_context
-from pet_seg.settings import TrainerSettings
+from pet_seg.training.machinery import make_loader, worker_context
+from pet_seg.training.settings import TrainerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}

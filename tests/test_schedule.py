@@ -11,10 +11,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from pet_seg.distributed import SINGLE_PROCESS
-from pet_seg.machinery import build_machinery
-from pet_seg.schedule import SchedulerSpec, drops_last_batch, steps_per_epoch
-from pet_seg.settings import TrainerSettings
+from pet_seg.training.distributed import SINGLE_PROCESS
+from pet_seg.training.machinery import build_machinery
+from pet_seg.training.schedule import SchedulerSpec, drops_last_batch, steps_per_epoch
+from pet_seg.training.settings import TrainerSettings
 
 # The spec is stepped without an optimizer step in between; PyTorch warns about that order.
 pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")

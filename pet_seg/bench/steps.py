@@ -23,14 +23,14 @@ from torch.utils.data import TensorDataset
 
 from pet_seg.augmentation import BatchAugment
 from pet_seg.bench.machine import PeakMemory, sync
-from pet_seg.distributed import SINGLE_PROCESS
-from pet_seg.machinery import Machinery, OptimizerFactory, build_machinery
 from pet_seg.precision import PRECISIONS
-from pet_seg.schedule import SchedulerSpec
 from pet_seg.scoring import evaluate
-from pet_seg.settings import TrainerSettings
 from pet_seg.tracking import Tracker
-from pet_seg.train import EpochState, train_one_epoch
+from pet_seg.training.distributed import SINGLE_PROCESS
+from pet_seg.training.loop import EpochState, train_one_epoch
+from pet_seg.training.machinery import Machinery, OptimizerFactory, build_machinery
+from pet_seg.training.schedule import SchedulerSpec
+from pet_seg.training.settings import TrainerSettings
 
 Step = Callable[[], None]
 ModelFactory = Callable[[], nn.Module]

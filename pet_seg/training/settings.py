@@ -1,5 +1,5 @@
 """The ``trainer`` config group as a typed object, checked when it is built so a typo fails before
-any data is read; the objects it implies are built in ``pet_seg.machinery``."""
+any data is read; the objects it implies are built in ``pet_seg.training.machinery``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from pet_seg.distributed import SINGLE_PROCESS, World
 from pet_seg.precision import PRECISIONS
+from pet_seg.training.distributed import SINGLE_PROCESS, World
 
 # trainer.lr_rule → k in lr = optimizer.lr · (batch_size / lr_reference_batch_size)^k.
 # keep: the report's choice (lr 1e-3 at batch 32 and 128 alike); linear: the same step per

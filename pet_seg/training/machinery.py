@@ -15,9 +15,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from pet_seg.distributed import SINGLE_PROCESS, World
-from pet_seg.schedule import SchedulerSpec, drops_last_batch
-from pet_seg.settings import TrainerSettings, resolve_device
+from pet_seg.training.distributed import SINGLE_PROCESS, World
+from pet_seg.training.schedule import SchedulerSpec, drops_last_batch
+from pet_seg.training.settings import TrainerSettings, resolve_device
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 

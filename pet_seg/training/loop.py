@@ -22,17 +22,17 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pet_seg.augmentation import BatchAugment
-from pet_seg.checkpoint import RunCheckpoints, load_checkpoint
-from pet_seg.conventions import PET_SEG, Conventions
-from pet_seg.distributed import SINGLE_PROCESS, World, sum_across
-from pet_seg.machinery import OptimizerFactory, build_machinery, make_loader
 from pet_seg.metrics import dice_from_counts, pixel_counts
 from pet_seg.precision import autocast
 from pet_seg.preprocess import prepare_batch
-from pet_seg.schedule import SchedulerSpec
 from pet_seg.scoring import Evaluation, evaluate, predict_masks
-from pet_seg.settings import TrainerSettings, resolve_device
 from pet_seg.tracking import Tracker
+from pet_seg.training.checkpoint import RunCheckpoints, load_checkpoint
+from pet_seg.training.conventions import PET_SEG, Conventions
+from pet_seg.training.distributed import SINGLE_PROCESS, World, sum_across
+from pet_seg.training.machinery import OptimizerFactory, build_machinery, make_loader
+from pet_seg.training.schedule import SchedulerSpec
+from pet_seg.training.settings import TrainerSettings, resolve_device
 
 
 class NonFiniteLossError(FloatingPointError):
