@@ -13,7 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,9 +30,11 @@ from tiny import real_subset
 
 from pet_seg.report import write_report
 from pet_seg.report.__main__ import main as report_main
+from pet_seg.report.build import convention_lines
 from pet_seg.report.callback import ReportCallback
 from pet_seg.report.labels import parse_override
 from pet_seg.report.runs import load_run, read_metrics
+from pet_seg.training.conventions import PET_SEG, REPORT
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC = ["data=synthetic", "data.num_trainval=20", "data.num_test=8"]
@@ -82,7 +86,8 @@ def test_quickstart_ends_with_a_report_labelled_by_overrides(sweep: Path) -> Non
     assert {r["label"] for r in rows} == QUICKSTART_LABELS
     assert all(r["status"] == "finished" and r["runs"] == "1" for r in rows)
     markdown = (report / "report.md").read_text()
-    assert "empty ground truth and empty prediction scores **1**" in markdown
+    assert "picked by the mean of per-image validation Dice" in markdown
+    assert "empty truth and prediction scores **1** (no epsilon)" in markdown
     assert all(f"| {label} | finished |" in markdown for label in QUICKSTART_LABELS)
     assert not (report / "wandb").exists()  # logger=none: no W&B report run
 
@@ -358,3 +363,17 @@ def test_parse_override_forms() -> None:
 def test_cli_errors_clearly(tmp_path: Path) -> None:
     assert report_main([str(tmp_path)]) == 2  # no run folders
     assert report_main([str(tmp_path), str(tmp_path)]) == 2  # several folders, no --out
+
+
+def test_report_states_each_convention_its_runs_used() -> None:
+    ours = SimpleNamespace(summary={"conventions": asdict(PET_SEG)})
+    old = SimpleNamespace(summary={})  # a run from before the conventions group: pet_seg's
+    reports = SimpleNamespace(summary={"conventions": asdict(REPORT)})
+    assert convention_lines([ours, old]) == [
+        "- Convention: `best.pt` picked by the mean of per-image validation Dice (pet_seg's "
+        "convention); Dice = 2|P∩G| / (|P|+|G|), an image with empty truth and prediction "
+        "scores **1** (no epsilon)."
+    ]
+    mixed = convention_lines([ours, reports])
+    assert len(mixed) == 3 and "different conventions" in mixed[-1]
+    assert any("pooled per batch" in line and "**0** (epsilon 1e-08)" in line for line in mixed)

@@ -6,8 +6,9 @@ automatic report and a hand-made one are the same file.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pet_seg.report.compare import (
@@ -31,14 +32,38 @@ from pet_seg.report.tables import (
     write_group_csv,
     write_runs_csv,
 )
+from pet_seg.training.conventions import PET_SEG
 
 CONVENTION = (
     "Test statistics are recomputed from each run's `test_results.csv` (per-image Dice of the "
-    "best-validation checkpoint, threshold 0.5). Per-image Dice = 2|P∩G| / (|P|+|G|); an image "
-    "with empty ground truth and empty prediction scores **1**. `std` is the population std over "
-    "test images; `a ± b` is the mean ± sample std (ddof=1) over runs that differ only in "
-    "`trainer.seed`."
+    "best-validation checkpoint, threshold 0.5). `std` is the population std over test images; "
+    "`a ± b` is the mean ± sample std (ddof=1) over runs that differ only in `trainer.seed`."
 )
+SELECTED_BY = {
+    "val/dice": "the mean of per-image validation Dice (pet_seg's convention)",
+    "val/dice_per_batch": "validation Dice pooled per batch, the mean over batches (the report's)",
+}
+
+
+def convention_lines(runs: Sequence[Run]) -> list[str]:
+    """One line per convention the runs used (``summary.json``'s ``conventions``), so a table
+    computed the report's way is never read as one computed per image; runs before the
+    conventions group existed used pet_seg's."""
+    default = asdict(PET_SEG)
+    used = {json.dumps(default | r.summary.get("conventions", {}), sort_keys=True) for r in runs}
+    lines = []
+    for entry in sorted(used):
+        conventions = json.loads(entry)
+        picked = SELECTED_BY[conventions["val_dice"]]
+        epsilon = conventions["dice_epsilon"]
+        empty = "**1** (no epsilon)" if epsilon is None else f"**0** (epsilon {epsilon:g})"
+        lines.append(
+            f"- Convention{'s' if len(used) > 1 else ''}: `best.pt` picked by {picked}; "
+            f"Dice = 2|P∩G| / (|P|+|G|), an image with empty truth and prediction scores {empty}."
+        )
+    if len(used) > 1:
+        lines.append("- **The runs used different conventions**: compare their rows with care.")
+    return lines
 
 
 class ReportError(ValueError):
@@ -90,6 +115,8 @@ def render_markdown(report: Report, sources: Sequence[Path]) -> str:
         "## Table 1: test Dice per image",
         "",
         CONVENTION,
+        "",
+        *convention_lines(report.runs),
         "",
         report.table,
         "",
