@@ -7,11 +7,7 @@ file it makes lands in the Hydra output folder (``outputs/runs/...`` or one job 
 
 from __future__ import annotations
 
-import gc
 import json
-import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +24,7 @@ from pet_seg.scoring import Evaluation, summary_of, write_per_image
 from pet_seg.tracking import Tracker
 from pet_seg.training.checkpoint import folder_bytes, load_checkpoint, remove_resume_state
 from pet_seg.training.distributed import init_world
+from pet_seg.training.job_scope import job_scope
 from pet_seg.training.loop import fit, test_best
 from pet_seg.training.settings import TrainerSettings, batch_scaled_lr, resolve_device
 
@@ -77,45 +74,6 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
         return float(previous["best/val_dice"])
     with job_scope(settings):
         return _train_and_test(cfg, settings, run_dir, job_name, group)
-
-
-@contextmanager
-def job_scope(settings: TrainerSettings) -> Iterator[None]:
-    """Leave the process as the job found it, for the next job of an in-process sweep.
-
-    Hydra's basic launcher runs every job in one process and keeps a failed job's exception
-    until the sweep ends; its traceback would keep the job's model, optimizer and loaders (and
-    their GPU memory) alive, so the frames the job has left are cleared. The CUDA cache is
-    emptied and its peak statistics reset, so each job's peak memory is its own.
-    """
-    threads = torch.get_num_threads()
-    if settings.num_threads:
-        torch.set_num_threads(settings.num_threads)
-    _release_cuda()
-    try:
-        yield
-    except BaseException as err:
-        _clear_finished_frames(err)
-        raise
-    finally:
-        torch.set_num_threads(threads)
-        gc.collect()  # models in reference cycles (hooks, compiled graphs) go now, not later
-        _release_cuda()
-
-
-def _release_cuda() -> None:
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-
-
-def _clear_finished_frames(err: BaseException) -> None:
-    """Drop the local variables of the finished frames in ``err``'s tracebacks (and chain)."""
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        traceback.clear_frames(err.__traceback__)  # frames still running are skipped
-        err = err.__cause__ or err.__context__
 
 
 def _train_and_test(
