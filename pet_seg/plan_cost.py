@@ -105,13 +105,15 @@ def split_sizes(data: DictConfig) -> dict[str, int] | None:
 def estimate_minutes(
     epochs: int, batch_size: int, images: dict[str, int] | None, speed: Speed
 ) -> float | None:
-    """Training steps (``drop_last``: whole batches only) plus validation every epoch and one test.
+    """Training images (the last, partial batch included, as the loader keeps it unless it holds
+    one image) plus validation every epoch and one test.
 
     Not counted: building the decoded-image cache (once per dataset and size), start-up, the
     report's sample grids.
     """
     if images is None:
         return None
-    train = epochs * (images["train"] // batch_size) * batch_size
+    lone = images["train"] % batch_size == 1 and images["train"] > 1  # that image sits out
+    train = epochs * (images["train"] - lone)
     evaluated = epochs * images["val"] + images["test"]
     return (train * speed.train_s_per_image + evaluated * speed.eval_s_per_image) / 60

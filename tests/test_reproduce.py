@@ -98,9 +98,11 @@ def test_slurm_launcher_composes_the_same_runs_and_plans_without_timing_the_logi
 def test_estimate_counts_whole_batches_every_validation_and_one_test():
     images = {"train": 10, "val": 3, "test": 5}
     speed = Speed("cpu", 2, 64, 64, train_s_per_image=0.5, eval_s_per_image=0.1)
-    # train: 2 epochs x (10 // 4 = 2 batches) x 4 images x 0.5 s = 8 s
+    # train: 2 epochs x 10 images (batches of 4, 4, 2: the partial one is kept) x 0.5 s = 10 s
     # eval: (2 epochs x 3 val + 5 test) x 0.1 s = 1.1 s
-    assert estimate_minutes(2, 4, images, speed) == pytest.approx(9.1 / 60)
+    assert estimate_minutes(2, 4, images, speed) == pytest.approx(11.1 / 60)
+    # 9 images in batches of 4 leave a batch of one, which sits out: 2 x 8 x 0.5 s + 1.1 s
+    assert estimate_minutes(2, 4, images | {"train": 9}, speed) == pytest.approx(9.1 / 60)
     assert estimate_minutes(2, 4, None, speed) is None  # no dataset: no estimate
 
 
