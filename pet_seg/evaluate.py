@@ -104,18 +104,27 @@ def save_masks(mask_dir: Path, names: Sequence[str], logits: Tensor) -> None:
 def score_split(
     model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int, *,
     tta: bool = False, original: bool = False, mask_dir: Path | None = None, progress: bool = True,
+    dice_epsilon: float | None = None,
 ) -> Evaluation:  # fmt: skip
     """Per-image counts over the split, at the model's input size or each image's own size.
 
     The plain case is ``pet_seg.scoring.evaluate`` itself (TTA as a model wrapper), so these
     numbers are the training run's test numbers. At original resolution every image has its own
     size, so logits are resized and scored one image at a time, still without host syncs; the
-    loss is then the pixel mean over the whole split.
+    loss is then the pixel mean over the whole split. ``dice_epsilon`` is the run's Dice
+    convention (``conventions.dice_epsilon``), so a checkpoint is re-scored the way it was tested.
     """
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     if not original and mask_dir is None:
         net = FlipTTA(model) if tta else model
-        return evaluate(net, nn.BCEWithLogitsLoss(), loader, device, progress=progress)
+        return evaluate(
+            net,
+            nn.BCEWithLogitsLoss(),
+            loader,
+            device,
+            progress=progress,
+            dice_epsilon=dice_epsilon,
+        )
     criterion = nn.BCEWithLogitsLoss(reduction="sum")
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     pixels, counts, start = 0, [], 0
@@ -139,7 +148,8 @@ def score_split(
                 save_masks(mask_dir, pair_names, pair_logits)
     if pixels == 0:
         raise ValueError("cannot evaluate an empty split")
-    return Evaluation(loss=float(loss_sum) / pixels, counts=torch.cat(counts).cpu())
+    counts_cpu = torch.cat(counts).cpu()
+    return Evaluation(loss=float(loss_sum) / pixels, counts=counts_cpu, dice_epsilon=dice_epsilon)
 
 
 def default_output(ckpt: Path, split: str, tta: bool, resolution: str) -> Path:
@@ -206,7 +216,9 @@ def load_inputs(
         raise (err.__cause__ if isinstance(err.__cause__, DataError) else err) from None
     if cfg.split not in datasets:
         raise UsageError(f"split={cfg.split!r}: use one of {sorted(datasets)}")
-    return model, datasets[cfg.split], device, {"data": data_cfg, "model": model_cfg}
+    conventions = stored.get("conventions", {})  # a checkpoint from before the group: pet_seg's
+    used = {"data": data_cfg, "model": model_cfg, "conventions": conventions}
+    return model, datasets[cfg.split], device, used
 
 
 def write_results(
@@ -237,6 +249,7 @@ def run_evaluation(cfg: DictConfig, overrides: Sequence[Override]) -> dict[str, 
     evaluation = score_split(
         model, dataset, device, cfg.batch_size, tta=cfg.tta, original=original,
         mask_dir=mask_dir, progress=cfg.progress,
+        dice_epsilon=used["conventions"].get("dice_epsilon"),
     )  # fmt: skip
     summary = write_results(out, cfg, dataset.names, evaluation, used)
     if cfg.panels > 0:

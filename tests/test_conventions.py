@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 import pet_seg.training.loop
 from pet_seg.augmentation import ReportBatchAugment
+from pet_seg.evaluate import score_split
 from pet_seg.run import run
 from pet_seg.scoring import evaluate
 from pet_seg.training.conventions import PET_SEG, REPORT, Conventions
@@ -67,6 +68,20 @@ def test_report_epsilon_reaches_an_all_empty_evaluation():
     report = evaluate(NoPet(), MaskMean(), loader, torch.device("cpu"), dice_epsilon=1e-8)
     assert ours.dice.tolist() == [1.0, 1.0] and ours.dice_per_batch.tolist() == [1.0]
     assert report.dice.tolist() == [0.0, 0.0] and report.dice_per_batch.tolist() == [0.0]
+
+
+def test_rescoring_applies_the_runs_dice_epsilon():
+    """``pet_seg.evaluate`` passes the checkpoint's ``conventions.dice_epsilon`` to this."""
+
+    class NoPet(AllPet):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return -super().forward(x)
+
+    data = [(torch.zeros(3, 2, 2, dtype=torch.uint8), torch.zeros(1, 2, 2, dtype=torch.uint8))]
+    cpu = torch.device("cpu")
+    assert score_split(NoPet(), data, cpu, 1, progress=False).dice.tolist() == [1.0]
+    report = score_split(NoPet(), data, cpu, 1, progress=False, dice_epsilon=1e-8)
+    assert report.dice.tolist() == [0.0]
 
 
 def test_config_group_selects_each_convention_and_names_a_bad_key():
