@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pet_seg.report.compare import per_image
 from pet_seg.report.runs import Run
+from pet_seg.report.stats import paired_difference
 
 Named = Mapping[str, Sequence[Run]]
 
@@ -40,13 +42,6 @@ def not_tested(claim: str, reported: str, missing: list[str]) -> ClaimRow:
     return ClaimRow(claim, reported, f"no finished run {', '.join(missing)}", "not tested")
 
 
-def per_image_dice(runs: Sequence[Run]) -> dict[str, float]:
-    """Test image name → Dice averaged over ``runs`` (seeds), for images every run scored."""
-    tables = [dict(zip(run.test_names, run.test_dice, strict=True)) for run in runs]
-    shared = set(tables[0]).intersection(*tables[1:])
-    return {name: float(np.mean([table[name] for table in tables])) for name in sorted(shared)}
-
-
 @dataclass(frozen=True)
 class BetterTestDice:
     """``better`` has a higher per-image test Dice than ``worse`` (paired over test images)."""
@@ -57,12 +52,10 @@ class BetterTestDice:
     reported: str
 
     def check(self, named: Named) -> ClaimRow:
-        from pet_seg.report.stats import paired_difference  # issue 11's module, loaded on use
-
         missing = missing_runs(named, self.better, self.worse)
         if missing:
             return not_tested(self.claim, self.reported, missing)
-        a, b = per_image_dice(named[self.better]), per_image_dice(named[self.worse])
+        a, b = per_image(named[self.better]), per_image(named[self.worse])  # seeds averaged
         images = sorted(set(a) & set(b))
         if not images:
             return not_tested(self.claim, self.reported, ["scored on the same test images"])
