@@ -8,7 +8,6 @@ pictures of the worst and best images into ``<run>/eval/<split>[-tta][-original]
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,34 +21,25 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
-from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from torch import nn
+from torch.utils.data import Dataset
 
+from pet_seg.checkpoint import CheckpointError, load_checkpoint
 from pet_seg.data import DataError
-from pet_seg.metrics import pixel_counts
+from pet_seg.device import resolve_device
 from pet_seg.panels import draw_panels
 from pet_seg.paths import CONF_DIR
-from pet_seg.scoring import Evaluation, evaluate, summary_of, write_per_image
+from pet_seg.run_folder import EvalFolder, RunFolder, write_json_atomic
+from pet_seg.scoring import Scores, score_split, summary_of, write_per_image
 from pet_seg.trained_model import (
-    FlipTTA,
     load_original,
     model_from_state,
     original_probability,
-    predict_logits,
     predict_probabilities,
-    read_checkpoint,
-    resize_logits,
 )
-from pet_seg.training.checkpoint import CheckpointError
-from pet_seg.training.settings import resolve_device
+from pet_seg.usage import UsageError
 
 log = logging.getLogger(__name__)
-
-
-class UsageError(ValueError):
-    """A command-line value that cannot work; the message names the key and the choices."""
 
 
 RESOLUTIONS = ("train", "original")
@@ -92,71 +82,10 @@ def merge_section(
     return OmegaConf.to_container(node, resolve=True), bool(mine)
 
 
-def save_masks(mask_dir: Path, names: Sequence[str], logits: Tensor) -> None:
-    """Thresholded predictions as 0/255 PNGs, so scores can be recomputed from files."""
-    mask_dir.mkdir(parents=True, exist_ok=True)
-    masks = (logits[:, 0] > 0).to(torch.uint8).mul_(255).cpu().numpy()  # (B, H, W)
-    for name, mask in zip(names, masks, strict=True):
-        Image.fromarray(mask).save(mask_dir / f"{name}.png")
-
-
-@torch.no_grad()
-def score_split(
-    model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int, *,
-    tta: bool = False, original: bool = False, mask_dir: Path | None = None, progress: bool = True,
-    dice_epsilon: float | None = None,
-) -> Evaluation:  # fmt: skip
-    """Per-image counts over the split, at the model's input size or each image's own size.
-
-    The plain case is ``pet_seg.scoring.evaluate`` itself (TTA as a model wrapper), so these
-    numbers are the training run's test numbers. At original resolution every image has its own
-    size, so logits are resized and scored one image at a time, still without host syncs; the
-    loss is then the pixel mean over the whole split. ``dice_epsilon`` is the run's Dice
-    convention (``conventions.dice_epsilon``), so a checkpoint is re-scored the way it was tested.
-    """
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    if not original and mask_dir is None:
-        net = FlipTTA(model) if tta else model
-        return evaluate(
-            net,
-            nn.BCEWithLogitsLoss(),
-            loader,
-            device,
-            progress=progress,
-            dice_epsilon=dice_epsilon,
-        )
-    criterion = nn.BCEWithLogitsLoss(reduction="sum")
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    pixels, counts, start = 0, [], 0
-    for images, masks in tqdm(loader, desc="eval", leave=False, disable=not progress):
-        logits = predict_logits(model, images, device, tta)  # (B, 1, S, S)
-        names = dataset.names[start : start + len(images)]
-        start += len(images)
-        if original:  # one (logits, target, [name]) per image: sizes differ
-            pairs = []
-            for j, name in enumerate(names):
-                mask = torch.from_numpy(load_original(dataset.root, name)[1])
-                target = mask[None, None].to(device).float()  # (1, 1, H, W)
-                pairs.append((resize_logits(logits[j : j + 1], target.shape[-2:]), target, [name]))
-        else:
-            pairs = [(logits, masks.to(device).float(), names)]
-        for pair_logits, target, pair_names in pairs:
-            loss_sum += criterion(pair_logits, target).double()
-            pixels += target.numel()
-            counts.append(pixel_counts(pair_logits, target))
-            if mask_dir is not None:
-                save_masks(mask_dir, pair_names, pair_logits)
-    if pixels == 0:
-        raise ValueError("cannot evaluate an empty split")
-    counts_cpu = torch.cat(counts).cpu()
-    return Evaluation(loss=float(loss_sum) / pixels, counts=counts_cpu, dice_epsilon=dice_epsilon)
-
-
 def default_output(ckpt: Path, split: str, tta: bool, resolution: str) -> Path:
     """``<run>/eval/<split>[-tta][-original]``, the run being the folder above ``checkpoints/``."""
-    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
     name = split + ("-tta" if tta else "") + ("-original" if resolution == "original" else "")
-    return run_dir / "eval" / name
+    return RunFolder.of_checkpoint(ckpt).eval_dir(name)
 
 
 def panel_samples(
@@ -178,23 +107,16 @@ def panel_samples(
 
 
 def write_panels(
-    out: Path, model, dataset, evaluation: Evaluation, count: int, device, tta, original
+    out: EvalFolder, model, dataset, scores: Scores, count: int, device, tta, original
 ) -> None:
     """``worst.png`` and ``best.png``: the ``count`` lowest- and highest-Dice images."""
-    dice = evaluation.dice
+    dice = scores.dice
     order = torch.argsort(dice, stable=True).tolist()  # ascending Dice
     count = min(count, len(order))
     for label, indices in (("worst", order[:count]), ("best", order[::-1][:count])):
         titles = [f"{dataset.names[i]}\nDice {float(dice[i]):.3f}" for i in indices]
         samples = panel_samples(model, dataset, indices, device, tta, original)
-        draw_panels(samples, out / f"{label}.png", titles)
-
-
-def report(summary: Mapping[str, Any], split: str) -> None:
-    """Table-1 numbers on the console, so a run needs no file to be read."""
-    keys = ("dice_mean", "dice_median", "dice_std", "dice_min", "dice_max", "iou_mean", "loss")
-    numbers = "  ".join(f"{k} {summary[f'{split}/{k}']:.4f}" for k in keys)
-    log.info("%s (%d images): %s", split, summary["images"], numbers)
+        draw_panels(samples, out.panels(label), titles)
 
 
 def load_inputs(
@@ -202,7 +124,7 @@ def load_inputs(
 ) -> tuple[nn.Module, Dataset, torch.device, dict[str, Any]]:
     """Model, dataset, device and the data/model configs used: the checkpoint's + overrides."""
     ckpt = Path(cfg.ckpt)
-    state = read_checkpoint(ckpt)
+    state = load_checkpoint(ckpt, map_location="cpu")
     stored = state["config"]
     data_cfg, data_overridden = merge_section("data", stored.get("data", {}), cfg, overrides)
     model_cfg, model_overridden = merge_section("model", stored.get("model", {}), cfg, overrides)
@@ -222,16 +144,16 @@ def load_inputs(
 
 
 def write_results(
-    out: Path, cfg: DictConfig, names: Sequence[str], evaluation: Evaluation, used: dict
+    out: EvalFolder, cfg: DictConfig, names: Sequence[str], scores: Scores, used: dict
 ) -> dict[str, Any]:
     """``per_image.csv``, ``summary.json`` and the ``config.yaml`` that produced them."""
-    write_per_image(out / "per_image.csv", names, evaluation)
+    write_per_image(out.per_image, names, scores)
     summary = {"ckpt": str(cfg.ckpt), "split": cfg.split, "tta": cfg.tta}
     summary |= {"eval_resolution": cfg.eval_resolution, "images": len(names)}
-    summary |= summary_of(evaluation, prefix=cfg.split)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary |= summary_of(scores, prefix=cfg.split)
+    write_json_atomic(out.summary, summary)
     settings = OmegaConf.to_container(cfg, resolve=True) | used
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(settings))
+    out.config.write_text(OmegaConf.to_yaml(settings))
     return summary
 
 
@@ -241,21 +163,23 @@ def run_evaluation(cfg: DictConfig, overrides: Sequence[Override]) -> dict[str, 
         raise UsageError(f"eval_resolution={cfg.eval_resolution!r}: use one of {RESOLUTIONS}")
     model, dataset, device, used = load_inputs(cfg, overrides)
     original = cfg.eval_resolution == "original"
-    out = Path(
+    out = EvalFolder(
         cfg.output or default_output(Path(cfg.ckpt), cfg.split, cfg.tta, cfg.eval_resolution)
     )
-    out.mkdir(parents=True, exist_ok=True)
-    mask_dir = out / "masks" if cfg.save_masks else None
-    evaluation = score_split(
+    out.path.mkdir(parents=True, exist_ok=True)
+    mask_dir = out.masks if cfg.save_masks else None
+    scores = score_split(
         model, dataset, device, cfg.batch_size, tta=cfg.tta, original=original,
         mask_dir=mask_dir, progress=cfg.progress,
         dice_epsilon=used["conventions"].get("dice_epsilon"),
     )  # fmt: skip
-    summary = write_results(out, cfg, dataset.names, evaluation, used)
+    summary = write_results(out, cfg, dataset.names, scores, used)
     if cfg.panels > 0:
-        write_panels(out, model, dataset, evaluation, cfg.panels, device, cfg.tta, original)
-    report(summary, cfg.split)
-    log.info("wrote %s", out)
+        write_panels(out, model, dataset, scores, cfg.panels, device, cfg.tta, original)
+    keys = ("dice_mean", "dice_median", "dice_std", "dice_min", "dice_max", "iou_mean", "loss")
+    numbers = "  ".join(f"{k} {summary[f'{cfg.split}/{k}']:.4f}" for k in keys)
+    log.info("%s (%d images): %s", cfg.split, summary["images"], numbers)  # Table 1, on screen
+    log.info("wrote %s", out.path)
     return summary
 
 

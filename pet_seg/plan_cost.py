@@ -20,7 +20,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pet_seg.bench.steps import Variant, infer_step, measure, random_batch, train_step
-from pet_seg.training.settings import TrainerSettings, resolve_device
+from pet_seg.device import resolve_device
+from pet_seg.training.settings import TrainerSettings
 
 WARMUP, ROUNDS = 1, 2
 SPLIT_NAMES = ("train", "val", "test")

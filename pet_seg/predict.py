@@ -22,21 +22,18 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from pet_seg.checkpoint import CheckpointError
 from pet_seg.data import DataError
 from pet_seg.data.oxford_pet import as_hw, read_image
+from pet_seg.device import resolve_device
 from pet_seg.paths import CONF_DIR
 from pet_seg.trained_model import load_model, predict_logits, resize_logits, training_size
-from pet_seg.training.checkpoint import CheckpointError
-from pet_seg.training.settings import resolve_device
+from pet_seg.usage import UsageError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 OVERLAY_COLOR = np.array([255, 0, 0], dtype=np.float32)  # red where the mask says "pet"
-
-
-class UsageError(ValueError):
-    """A command-line value that cannot work; the message says which key and what to pass."""
 
 
 def list_images(source: Path) -> list[Path]:

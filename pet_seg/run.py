@@ -7,7 +7,6 @@ file it makes lands in the Hydra output folder (``outputs/runs/...`` or one job 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +18,17 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from pet_seg.checkpoint import folder_bytes, load_checkpoint
+from pet_seg.device import resolve_device
+from pet_seg.distributed import init_world, local_rank
 from pet_seg.paths import CONF_DIR
-from pet_seg.scoring import Evaluation, summary_of, write_per_image
+from pet_seg.run_folder import RunFolder
+from pet_seg.scoring import Scores, summary_of, write_per_image
 from pet_seg.tracking import Tracker
-from pet_seg.training.checkpoint import folder_bytes, load_checkpoint, remove_resume_state
-from pet_seg.training.distributed import init_world
 from pet_seg.training.job_scope import job_scope
 from pet_seg.training.loop import fit, test_best
-from pet_seg.training.settings import TrainerSettings, batch_scaled_lr, resolve_device
-
-SUMMARY_FILE = "summary.json"
-
-
-def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
-    """Rewrite ``summary.json`` whole (temp + rename) so a reader never sees half a file."""
-    tmp = run_dir / f".{SUMMARY_FILE}.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(run_dir / SUMMARY_FILE)
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / SUMMARY_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+from pet_seg.training.machinery import build_machinery
+from pet_seg.training.settings import TrainerSettings, batch_scaled_lr
 
 
 def wandb_group(hydra_cfg: DictConfig, name: str) -> str:
@@ -68,19 +56,21 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
     """Train and test one configuration in ``run_dir``; return the best validation Dice."""
     settings: TrainerSettings = instantiate(cfg.trainer)
     cfg = with_batch_scaled_lr(cfg, settings)
-    previous = read_summary(run_dir)
+    folder = RunFolder(run_dir)
+    previous = folder.read_summary()
     if settings.resume and previous.get("status") == "finished":
         print(f"[pet_seg] {run_dir} already finished; skipping (trainer.resume=true)")
         return float(previous["best/val_dice"])
     with job_scope(settings):
-        return _train_and_test(cfg, settings, run_dir, job_name, group)
+        return _train_and_test(cfg, settings, folder, job_name, group)
 
 
 def _train_and_test(
-    cfg: DictConfig, settings: TrainerSettings, run_dir: Path, job_name: str, group: str | None
+    cfg: DictConfig, settings: TrainerSettings, folder: RunFolder, job_name: str, group: str | None
 ) -> float:
     """The job itself; everything it builds lives in this frame and is gone when it returns."""
-    world = init_world(resolve_device(settings.device).type)
+    device = resolve_device(settings.device, local_rank())
+    world = init_world(device.type)
     torch.manual_seed(settings.seed)  # before the model is built: same seed, same weights
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -104,31 +94,27 @@ def _train_and_test(
             f"encoder weights: {summary['encoder_weights']}, lr {summary['lr']:g}",
             flush=True,
         )
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
-        write_summary(run_dir, summary)
-        tracker = Tracker(run_dir, _start_wandb(cfg, run_dir, job_name, group, resolved, settings))
+        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.config.write_text(OmegaConf.to_yaml(resolved))
+        folder.write_summary(summary)
+        tracker = Tracker(folder.metrics, _start_wandb(cfg, folder, job_name, group, resolved))
     try:
+        criterion = instantiate(cfg.loss)
+        m = build_machinery(
+            model, instantiate(cfg.optimizer), instantiate(cfg.scheduler), datasets, settings,
+            device, world,
+        )  # fmt: skip
+        extras = {"config": resolved, "wandb_run_id": tracker.run_id}
         summary |= fit(
-            model,
-            instantiate(cfg.loss),
-            instantiate(cfg.optimizer),
-            instantiate(cfg.scheduler),
-            datasets,
-            instantiate(cfg.augmentation),
-            tracker,
-            run_dir,
-            settings,
-            extras={"config": resolved, "wandb_run_id": tracker.run_id},
-            world=world,
-            conventions=conventions,
-        )
+            m, criterion, instantiate(cfg.augmentation), tracker, folder, settings, extras,
+            world, conventions,
+        )  # fmt: skip
         test = test_best(
-            model, instantiate(cfg.loss), datasets["test"], run_dir, settings, world, conventions
+            model, criterion, m.test_loader, device, folder, settings, world, conventions
         )
         summary |= summary_of(test, "test") | {"status": "finished"}
         if world.is_main:
-            _record_test(run_dir, datasets["test"].names, test, tracker, summary)
+            _record_test(folder, datasets["test"].names, test, tracker, summary)
         return float(summary["best/val_dice"])
     except KeyboardInterrupt:
         summary |= {"status": "interrupted", "error": "KeyboardInterrupt"}
@@ -139,13 +125,14 @@ def _train_and_test(
     finally:
         finished = summary["status"] == "finished"
         if world.is_main:
-            write_summary(run_dir, summary)  # first: a kill from here on skips the job on resume
+            folder.write_summary(summary)  # first: a kill from here on skips the job on resume
             if finished and not settings.keep_last:
-                remove_resume_state(run_dir)
+                # a finished run is skipped on resume, never resumed: last.pt has no use left
+                folder.last.unlink(missing_ok=True)
         tracker.finish(0 if finished else 1)
         if world.is_main:
-            summary |= {"disk_bytes": folder_bytes(run_dir), **_cuda_peak()}
-            write_summary(run_dir, summary)
+            summary |= {"disk_bytes": folder_bytes(folder.path), **_cuda_peak()}
+            folder.write_summary(summary)
 
 
 def _cuda_peak() -> dict[str, int]:
@@ -156,15 +143,13 @@ def _cuda_peak() -> dict[str, int]:
 
 
 def _start_wandb(
-    cfg: DictConfig, run_dir: Path, name: str, group: str | None, resolved: Any, settings: Any
+    cfg: DictConfig, folder: RunFolder, name: str, group: str | None, resolved: Any
 ) -> Any:
     """The logger group's run, resuming the checkpoint's W&B run when ``trainer.resume``."""
-    last = run_dir / "checkpoints" / "last.pt"
-    run_id = (
-        load_checkpoint(last).get("wandb_run_id") if settings.resume and last.is_file() else None
-    )
+    resuming = cfg.trainer.resume and folder.last.is_file()
+    run_id = load_checkpoint(folder.last).get("wandb_run_id") if resuming else None
     return instantiate(cfg.logger)(
-        run_dir=run_dir,
+        run_dir=folder.path,
         name=name,
         config=resolved,
         run_id=run_id,
@@ -173,10 +158,10 @@ def _start_wandb(
 
 
 def _record_test(
-    run_dir: Path, names: list[str], test: Evaluation, tracker: Tracker, summary: dict[str, Any]
+    folder: RunFolder, names: list[str], test: Scores, tracker: Tracker, summary: dict[str, Any]
 ) -> None:
     """Per-image test results to CSV and W&B, and the Table-1 numbers to the W&B summary."""
-    write_per_image(run_dir / "test_results.csv", names, test)
+    write_per_image(folder.test_results, names, test)
     rows = list(zip(names, test.dice.tolist(), test.iou.tolist(), strict=True))
     tracker.log_table("test/per_image", ["name", "dice", "iou"], rows)
     tracker.log_summary(summary)

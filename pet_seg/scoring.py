@@ -1,9 +1,12 @@
 """Scoring a split: per-image pixel counts over the whole split, Dice and IoU once per image.
 
-Everything stays on the device until the split is done, so there is one host sync per split
-rather than one ``.item()`` per batch. The report's per-batch averages
-(``pet_seg.training.conventions``) come from the same pass: batch Dice from the per-image
-counts, batch losses as they go by.
+The one owner of scoring: validation, the test of the best checkpoint and
+``python -m pet_seg.evaluate`` all come through here and get one ``Scores`` back, at the
+model's input size (``score_loader``) or at each picture's original size
+(``score_at_original_size``). Everything stays on the device until the split is done, so there
+is one host sync per split rather than one ``.item()`` per batch. The reference study's
+per-batch averages (``pet_seg.training.conventions``) come from the same pass: batch Dice from
+the per-image counts, batch losses as they go by.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from pet_seg.distributed import World, gather_rows, sum_across
 from pet_seg.metrics import (
     batch_pooled_dice,
     dice_from_counts,
@@ -28,11 +32,11 @@ from pet_seg.metrics import (
 )
 from pet_seg.precision import autocast
 from pet_seg.preprocess import prepare_batch
-from pet_seg.training.distributed import World, gather_rows, sum_across
+from pet_seg.trained_model import FlipTTA, load_original, predict_logits, resize_logits
 
 
 @dataclass
-class Evaluation:
+class Scores:
     """Mean loss over the split and per-image (N, 3) [intersection, predicted, true] counts.
 
     ``loss`` is the pixel mean over the split; ``loss_per_batch`` the mean over the loader's
@@ -44,7 +48,7 @@ class Evaluation:
     counts: Tensor
     loss_per_batch: float = float("nan")
     batch_size: int | None = None
-    dice_epsilon: float | None = None  # None: pet_seg's Dice; 1e-8: the report's formula
+    dice_epsilon: float | None = None  # None: pet_seg's Dice; 1e-8: the reference's formula
 
     @property
     def dice(self) -> Tensor:
@@ -53,9 +57,9 @@ class Evaluation:
 
     @property
     def dice_per_batch(self) -> Tensor:
-        """The report's Dice: one per batch of pooled pixels, in loader order, (batches,)."""
+        """The reference's Dice: one per batch of pooled pixels, in loader order, (batches,)."""
         if self.batch_size is None:
-            raise ValueError("this evaluation did not record its batch size")
+            raise ValueError("these scores did not record their batch size")
         return batch_pooled_dice(self.counts, self.batch_size, self.dice_epsilon)
 
     @property
@@ -68,7 +72,7 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(
+def score_loader(
     model: nn.Module,
     criterion: nn.Module,
     loader: DataLoader,
@@ -79,7 +83,7 @@ def evaluate(
     desc: str = "eval",
     world: World | None = None,
     dice_epsilon: float | None = None,
-) -> Evaluation:
+) -> Scores:
     """Loss (pixel mean over the split, and mean of batch means) and per-image counts.
 
     Under DDP each rank scores its shard and the counts are gathered in dataset order, so every
@@ -111,7 +115,7 @@ def evaluate(
         world,
     )
     rows = gather_rows(torch.cat(counts), world, total=len(loader.dataset))
-    return Evaluation(
+    return Scores(
         loss=float(totals[0] / totals[1]),
         counts=rows.cpu(),
         loss_per_batch=float(totals[2] / totals[3]),
@@ -120,7 +124,7 @@ def evaluate(
     )
 
 
-def write_per_image(path: Path, names: Sequence[str], evaluation: Evaluation) -> None:
+def write_per_image(path: Path, names: Sequence[str], scores: Scores) -> None:
     """One CSV row per image: name, dice, iou and the pixel counts they come from."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
@@ -128,33 +132,99 @@ def write_per_image(path: Path, names: Sequence[str], evaluation: Evaluation) ->
         writer.writerow(["name", "dice", "iou", "intersection", "predicted", "true"])
         rows = zip(
             names,
-            evaluation.dice.tolist(),
-            evaluation.iou.tolist(),
-            evaluation.counts.tolist(),
+            scores.dice.tolist(),
+            scores.iou.tolist(),
+            scores.counts.tolist(),
             strict=True,
         )
         for name, dice, iou, (inter, pred, true) in rows:
             writer.writerow([name, f"{dice:.6f}", f"{iou:.6f}", inter, pred, true])
 
 
-def summary_of(evaluation: Evaluation, prefix: str = "test") -> dict[str, float]:
+def summary_of(scores: Scores, prefix: str = "test") -> dict[str, float]:
     """Table-1 numbers: ``{prefix}/dice_mean``, ``..._median``, … and ``{prefix}/iou_mean``."""
-    out = {f"{prefix}/dice_{k}": v for k, v in summarize(evaluation.dice).items()}
-    out[f"{prefix}/iou_mean"] = float(evaluation.iou.mean())
-    out[f"{prefix}/loss"] = evaluation.loss
+    out = {f"{prefix}/dice_{k}": v for k, v in summarize(scores.dice).items()}
+    out[f"{prefix}/iou_mean"] = float(scores.iou.mean())
+    out[f"{prefix}/loss"] = scores.loss
     return out
 
 
+def save_masks(mask_dir: Path, names: Sequence[str], logits: Tensor) -> None:
+    """Thresholded predictions as 0/255 PNGs, so scores can be recomputed from files."""
+    mask_dir.mkdir(parents=True, exist_ok=True)
+    masks = (logits[:, 0] > 0).to(torch.uint8).mul_(255).cpu().numpy()  # (B, H, W)
+    for name, mask in zip(names, masks, strict=True):
+        Image.fromarray(mask).save(mask_dir / f"{name}.png")
+
+
 @torch.no_grad()
-def predict_masks(
-    model: nn.Module, dataset: Dataset, device: torch.device, count: int, precision: str = "32"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The first ``count`` images as (B, H, W, 3) uint8, their truth and predicted (B, H, W)."""
-    samples = [dataset[i] for i in range(min(count, len(dataset)))]
-    images, masks = (torch.stack(group) for group in zip(*samples, strict=True))
-    x, _ = prepare_batch(images, masks, device)
-    model.eval()
-    with autocast(device, precision):
-        logits = model(x)  # (B, 1, H, W)
-    predictions = (logits.float() > 0).squeeze(1).to(torch.uint8).cpu().numpy()
-    return images.permute(0, 2, 3, 1).numpy(), masks.squeeze(1).numpy(), predictions
+def score_split(
+    model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int, *,
+    tta: bool = False, original: bool = False, mask_dir: Path | None = None, progress: bool = True,
+    dice_epsilon: float | None = None,
+) -> Scores:  # fmt: skip
+    """Per-image counts over a whole dataset, at the model's input size or each image's own.
+
+    At the model's input size (and no masks to save) this is ``score_loader`` itself, TTA as a
+    model wrapper, so a checkpoint re-scored here gets its training run's test numbers.
+    ``dice_epsilon`` is the run's Dice convention (``conventions.dice_epsilon``).
+    """
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    if not original and mask_dir is None:
+        net = FlipTTA(model) if tta else model
+        criterion = nn.BCEWithLogitsLoss()
+        return score_loader(
+            net, criterion, loader, device, progress=progress, dice_epsilon=dice_epsilon
+        )
+    return score_at_original_size(
+        model, dataset, loader, device, tta=tta, original=original, mask_dir=mask_dir,
+        progress=progress, dice_epsilon=dice_epsilon,
+    )  # fmt: skip
+
+
+def _scored_pairs(
+    logits: Tensor, masks: Tensor, names: Sequence[str], root: Path, original: bool
+) -> list[tuple[Tensor, Tensor, list[str]]]:
+    """(logits, target, names) to score: the batch as it is, or one per image at its own size."""
+    device = logits.device
+    if not original:
+        return [(logits, masks.to(device).float(), list(names))]
+    pairs = []
+    for j, name in enumerate(names):
+        mask = torch.from_numpy(load_original(root, name)[1])
+        target = mask[None, None].to(device).float()  # (1, 1, H, W)
+        pairs.append((resize_logits(logits[j : j + 1], target.shape[-2:]), target, [name]))
+    return pairs
+
+
+@torch.no_grad()
+def score_at_original_size(
+    model: nn.Module, dataset: Dataset, loader: DataLoader, device: torch.device, *,
+    tta: bool, original: bool, mask_dir: Path | None, progress: bool,
+    dice_epsilon: float | None,
+) -> Scores:  # fmt: skip
+    """Scores (and saved masks) image by image; with ``original``, at each picture's own size.
+
+    Every image then has its own size, so logits are resized and scored one image at a time,
+    still without host syncs; the loss is the pixel mean over the whole split.
+    """
+    criterion = nn.BCEWithLogitsLoss(reduction="sum")
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    pixels, counts, start = 0, [], 0
+    for images, masks in tqdm(loader, desc="eval", leave=False, disable=not progress):
+        logits = predict_logits(model, images, device, tta)  # (B, 1, S, S)
+        names = dataset.names[start : start + len(images)]
+        start += len(images)
+        for pair_logits, target, pair_names in _scored_pairs(
+            logits, masks, names, dataset.root, original
+        ):
+            loss_sum += criterion(pair_logits, target).double()
+            pixels += target.numel()
+            counts.append(pixel_counts(pair_logits, target))
+            if mask_dir is not None:
+                save_masks(mask_dir, pair_names, pair_logits)
+    if pixels == 0:
+        raise ValueError("cannot evaluate an empty split")
+    return Scores(
+        loss=float(loss_sum) / pixels, counts=torch.cat(counts).cpu(), dice_epsilon=dice_epsilon
+    )

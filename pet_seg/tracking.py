@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-METRICS_FILE = "metrics.jsonl"
-
 
 def _jsonable(value: Any) -> Any:
     """Floats that JSON can carry (NaN/inf become null), everything else unchanged."""
@@ -90,11 +88,11 @@ def no_wandb(**_: Any) -> None:
 class Tracker:
     """One run's metric sink: ``metrics.jsonl`` plus the optional W&B run.
 
-    ``run_dir=None`` makes a silent tracker, for the non-zero ranks of a DDP run.
+    ``path=None`` makes a silent tracker, for the non-zero ranks of a DDP run.
     """
 
-    def __init__(self, run_dir: Path | None, wandb_run: Any | None = None) -> None:
-        self.path = None if run_dir is None else Path(run_dir) / METRICS_FILE
+    def __init__(self, path: Path | None, wandb_run: Any | None = None) -> None:
+        self.path = path
         self.wandb_run = wandb_run
 
     @property

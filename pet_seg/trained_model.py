@@ -1,5 +1,6 @@
-"""A trained model back from its checkpoint, and uint8 images → probabilities: the one path
-evaluate, predict and the report share, so a number in a CSV and a mask on disk agree.
+"""A trained model back from its checkpoint, and uint8 images → logits and masks: the one path
+training's samples, evaluate, predict and the report share, so a number in a CSV and a mask on
+disk agree.
 
 The model is rebuilt from the config stored in the checkpoint, so nobody retypes the
 architecture; a weights/architecture mismatch is caught before ``load_state_dict`` with a
@@ -18,7 +19,9 @@ import torch.nn.functional as F
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
+from pet_seg.checkpoint import CheckpointError, load_checkpoint
 from pet_seg.data.oxford_pet import (
     as_hw,
     image_path,
@@ -27,8 +30,8 @@ from pet_seg.data.oxford_pet import (
     trimap_path,
     trimap_to_mask,
 )
-from pet_seg.preprocess import normalize
-from pet_seg.training.checkpoint import CheckpointError, load_checkpoint
+from pet_seg.precision import autocast
+from pet_seg.preprocess import normalize, prepare_batch
 
 # Prefixes torch.compile (``_orig_mod.``) and DDP (``module.``) add to parameter names.
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")
@@ -119,22 +122,6 @@ def build_model(path: Path, model_config: Mapping[str, Any]) -> nn.Module:
         ) from err
 
 
-def read_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
-    """``load_checkpoint`` (weights_only=True), also turning OSError into ``CheckpointError``.
-
-    Recent PyTorch raises a bare ``OSError: [Errno 22] Invalid argument`` for a truncated
-    zip archive, which would otherwise reach the user as a traceback without the file name.
-    """
-    path = Path(ckpt_path)
-    try:
-        return load_checkpoint(path, map_location="cpu")
-    except OSError as err:
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: {err}. The file is truncated, corrupt or not a "
-            "PyTorch checkpoint; use another checkpoint (checkpoints/best.pt or last.pt)."
-        ) from err
-
-
 def model_from_state(
     state: Mapping[str, Any],
     path: str | Path,
@@ -177,7 +164,7 @@ def load_model(
     Returns the model on ``device`` and the resolved run config stored in the checkpoint.
     Raises ``CheckpointError`` (missing/corrupt file) or ``ModelMismatchError`` (wrong model).
     """
-    state = read_checkpoint(ckpt_path)
+    state = load_checkpoint(ckpt_path, map_location="cpu")
     model = model_from_state(state, ckpt_path, device, model_config)
     return model, dict(state["config"]) if isinstance(state["config"], Mapping) else {}
 
@@ -233,3 +220,18 @@ def original_probability(
     """(3, S, S) uint8 model-size image → (H, W) float probabilities at the original ``size``."""
     logits = resize_logits(predict_logits(model, image_u8[None], device, tta), tuple(size))
     return torch.sigmoid(logits)[0, 0].cpu().numpy()
+
+
+@torch.no_grad()
+def predict_masks(
+    model: nn.Module, dataset: Dataset, device: torch.device, count: int, precision: str = "32"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``count`` images as (B, H, W, 3) uint8, their truth and predicted (B, H, W)."""
+    samples = [dataset[i] for i in range(min(count, len(dataset)))]
+    images, masks = (torch.stack(group) for group in zip(*samples, strict=True))
+    x, _ = prepare_batch(images, masks, device)
+    model.eval()
+    with autocast(device, precision):
+        logits = model(x)  # (B, 1, H, W)
+    predictions = (logits.float() > 0).squeeze(1).to(torch.uint8).cpu().numpy()
+    return images.permute(0, 2, 3, 1).numpy(), masks.squeeze(1).numpy(), predictions

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-import pet_seg.training.checkpoint
+import pet_seg.checkpoint
 import pet_seg.training.loop
 from pet_seg.run import main
 
@@ -40,11 +40,9 @@ def _wrap(function, before: bool):
 if point == "batch":
     pet_seg.training.loop.prepare_batch = _wrap(pet_seg.training.loop.prepare_batch, before=True)
 elif point == "save":
-    pet_seg.training.checkpoint.save_checkpoint = _wrap(
-        pet_seg.training.checkpoint.save_checkpoint, before=False
-    )
+    pet_seg.checkpoint.save_checkpoint = _wrap(pet_seg.checkpoint.save_checkpoint, before=False)
 elif point == "mid-save":
-    pet_seg.training.checkpoint.os.replace = _wrap(os.replace, before=True)
+    pet_seg.checkpoint.os.replace = _wrap(os.replace, before=True)
 else:
     raise SystemExit(f"unknown point {point!r}")
 

@@ -21,7 +21,6 @@ from pet_seg.augmentation import BatchAugment
 from pet_seg.bench.steps import Variant, random_batch
 from pet_seg.models import UNet
 from pet_seg.tracking import Tracker
-from pet_seg.training.distributed import SINGLE_PROCESS
 from pet_seg.training.loop import EpochState, train_one_epoch
 from pet_seg.training.machinery import build_machinery
 from pet_seg.training.schedule import SchedulerSpec
@@ -101,7 +100,7 @@ def test_each_precision_trains_one_step(precision: str, compute_dtype: torch.dty
     # No weight decay: a weight can then only move through its gradient.
     optimizer = functools.partial(torch.optim.AdamW, lr=1e-2, weight_decay=0.0)
     data = {"train": batch, "val": batch}
-    m = build_machinery(model, optimizer, SchedulerSpec(), data, settings, SINGLE_PROCESS)
+    m = build_machinery(model, optimizer, SchedulerSpec(), data, settings, torch.device("cpu"))
     seen: list[torch.dtype] = []
     model.inc[0].register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
     before = [p.detach().clone() for p in model.parameters()]

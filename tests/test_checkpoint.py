@@ -16,17 +16,18 @@ import torch
 from hydra import compose, initialize_config_dir
 from tiny import CONF, tiny_overrides
 
-import pet_seg.training.checkpoint
-from pet_seg.models import UNet
-from pet_seg.report.runs import load_run
-from pet_seg.report.tables import runs_table, write_runs_csv
-from pet_seg.run import run
-from pet_seg.training.checkpoint import (
+import pet_seg.checkpoint
+from pet_seg.checkpoint import (
     DiskFullError,
     RunCheckpoints,
     load_checkpoint,
     save_checkpoint,
 )
+from pet_seg.models import UNet
+from pet_seg.report.runs import load_run
+from pet_seg.report.tables import runs_table, write_runs_csv
+from pet_seg.run import run
+from pet_seg.run_folder import RunFolder
 from pet_seg.training.loop import NonFiniteLossError
 
 
@@ -47,7 +48,7 @@ def test_best_holds_the_weights_only_a_third_of_last(tmp_path):
     model(torch.rand(1, 3, 32, 32)).mean().backward()
     optimizer.step()  # AdamW now holds exp_avg and exp_avg_sq: two more copies of the weights
     ckpt = RunCheckpoints(
-        tmp_path,
+        RunFolder(tmp_path),
         model,
         optimizer,
         None,
@@ -58,13 +59,14 @@ def test_best_holds_the_weights_only_a_third_of_last(tmp_path):
     ckpt.save_best(progress)
     ckpt.save_last(progress)
 
-    best, last = load_checkpoint(tmp_path / "best.pt"), load_checkpoint(tmp_path / "last.pt")
+    folder = RunFolder(tmp_path)
+    best, last = load_checkpoint(folder.best), load_checkpoint(folder.last)
     assert set(best) == {"model", "config", "progress", "wandb_run_id", "format_version"}
     assert {"optimizer", "scheduler", "scaler", "rng"} <= set(last)
     # fp32 weights: 4 bytes a parameter, plus BatchNorm buffers, plus a little zip overhead
     best_size, last_size = (
-        (tmp_path / "best.pt").stat().st_size,
-        (tmp_path / "last.pt").stat().st_size,
+        folder.best.stat().st_size,
+        folder.last.stat().st_size,
     )
     assert best_size == pytest.approx(4 * params + buffers, rel=0.01)
     assert last_size == pytest.approx(3 * 4 * params + buffers, rel=0.01)
@@ -97,7 +99,7 @@ def test_save_last_every_and_keep_last(tmp_path, monkeypatch):
         saved.append((path.name, state["progress"]["epoch"]))
         save_checkpoint(state, path)
 
-    monkeypatch.setattr(pet_seg.training.checkpoint, "save_checkpoint", recording)
+    monkeypatch.setattr(pet_seg.checkpoint, "save_checkpoint", recording)
     overrides = ["trainer.epochs=3", "trainer.save_last_every=2", "trainer.keep_last=true"]
     run(_tiny_cfg(tmp_path / "data", *overrides), tmp_path / "run", "run")
     assert [epoch for name, epoch in saved if name == "last.pt"] == [2, 3]  # every 2nd + the end
@@ -138,7 +140,7 @@ def _fill_disk_after(monkeypatch, good_saves: int, room: int = 64 * 1024) -> Non
             return open(fd, mode, *args, **kwargs)
         return FullDisk(fd, room)
 
-    monkeypatch.setattr(pet_seg.training.checkpoint.os, "fdopen", fdopen)
+    monkeypatch.setattr(pet_seg.checkpoint.os, "fdopen", fdopen)
 
 
 def test_full_disk_says_so_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

@@ -15,9 +15,8 @@ from torch.utils.data import DataLoader
 
 import pet_seg.training.loop
 from pet_seg.augmentation import ReportBatchAugment
-from pet_seg.evaluate import score_split
+from pet_seg.scoring import score_loader, score_split
 from pet_seg.run import run
-from pet_seg.scoring import evaluate
 from pet_seg.training.conventions import PET_SEG, REPORT, Conventions
 
 
@@ -45,7 +44,7 @@ def test_evaluate_gives_both_averages_by_hand():
     masks = [torch.ones(1, 2, 2), torch.zeros(1, 2, 2), torch.tensor([[[1.0, 0], [0, 0]]])]
     data = [(torch.zeros(3, 2, 2, dtype=torch.uint8), m.to(torch.uint8)) for m in masks]
     loader = DataLoader(data, batch_size=2)  # batches [A, B] and [C]
-    result = evaluate(AllPet(), MaskMean(), loader, torch.device("cpu"))
+    result = score_loader(AllPet(), MaskMean(), loader, torch.device("cpu"))
     # per image: Dice 2·4/8 = 1, 0/4 = 0, 2·1/5 = 0.4; loss (pixel mean) (4 + 0 + 1) / 12
     assert result.dice.tolist() == pytest.approx([1.0, 0.0, 0.4])
     assert result.loss == pytest.approx(5 / 12)
@@ -53,7 +52,7 @@ def test_evaluate_gives_both_averages_by_hand():
     assert result.dice_per_batch.tolist() == pytest.approx([2 / 3, 0.4])
     assert result.loss_per_batch == pytest.approx((0.5 + 0.25) / 2)
     # the report's ε changes nothing here (no image has empty truth *and* prediction) ...
-    eps = evaluate(AllPet(), MaskMean(), loader, torch.device("cpu"), dice_epsilon=1e-8)
+    eps = score_loader(AllPet(), MaskMean(), loader, torch.device("cpu"), dice_epsilon=1e-8)
     assert eps.dice.tolist() == pytest.approx([1.0, 0.0, 0.4])
 
 
@@ -64,8 +63,8 @@ def test_report_epsilon_reaches_an_all_empty_evaluation():
 
     data = [(torch.zeros(3, 2, 2, dtype=torch.uint8), torch.zeros(1, 2, 2, dtype=torch.uint8))]
     loader = DataLoader(data * 2, batch_size=2)
-    ours = evaluate(NoPet(), MaskMean(), loader, torch.device("cpu"))
-    report = evaluate(NoPet(), MaskMean(), loader, torch.device("cpu"), dice_epsilon=1e-8)
+    ours = score_loader(NoPet(), MaskMean(), loader, torch.device("cpu"))
+    report = score_loader(NoPet(), MaskMean(), loader, torch.device("cpu"), dice_epsilon=1e-8)
     assert ours.dice.tolist() == [1.0, 1.0] and ours.dice_per_batch.tolist() == [1.0]
     assert report.dice.tolist() == [0.0, 0.0] and report.dice_per_batch.tolist() == [0.0]
 
@@ -146,7 +145,7 @@ VAL_COUNTS = {
 def test_the_conventions_choose_which_dice_picks_the_best_epoch(
     conventions, best_epoch, tmp_path, monkeypatch
 ):
-    real, calls = pet_seg.training.loop.evaluate, []
+    real, calls = pet_seg.training.loop.score_loader, []
 
     def scripted(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -155,7 +154,7 @@ def test_the_conventions_choose_which_dice_picks_the_best_epoch(
             result.counts = torch.tensor(VAL_COUNTS[len(calls)])
         return result
 
-    monkeypatch.setattr(pet_seg.training.loop, "evaluate", scripted)
+    monkeypatch.setattr(pet_seg.training.loop, "score_loader", scripted)
     cfg = _compose(
         *tiny_overrides(tmp_path / "data", epochs=2),
         "logger=none",

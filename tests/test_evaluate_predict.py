@@ -19,12 +19,12 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 from tiny import PNG_NAMED_JPG, tiny_overrides
 
+from pet_seg.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pet_seg.data import load_sample, read_split, trimap_to_mask
 from pet_seg.evaluate import merge_section
 from pet_seg.metrics import summarize
 from pet_seg.predict import safe_stem
 from pet_seg.trained_model import ModelMismatchError, load_model
-from pet_seg.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

@@ -219,9 +219,9 @@ def test_pretrained_checkpoint_reloads_without_the_weights_file(tmp_path, monkey
 
     import torchvision.models._api as tv_api
 
+    from pet_seg.checkpoint import save_checkpoint
     from pet_seg.models import PretrainedResNet34UNet
     from pet_seg.trained_model import load_model
-    from pet_seg.training.checkpoint import save_checkpoint
 
     def offline(url, *args, **kwargs):
         raise URLError("no network")

@@ -12,9 +12,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from tiny import CONF, tiny_overrides
 
+from pet_seg.checkpoint import load_checkpoint
 from pet_seg.run import run
 from pet_seg.tracking import start_wandb
-from pet_seg.training.checkpoint import load_checkpoint
 from pet_seg.training.loop import NonFiniteLossError
 
 REPO = Path(__file__).resolve().parents[1]

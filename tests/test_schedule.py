@@ -11,7 +11,6 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from pet_seg.training.distributed import SINGLE_PROCESS
 from pet_seg.training.machinery import build_machinery
 from pet_seg.training.schedule import SchedulerSpec, drops_last_batch, steps_per_epoch
 from pet_seg.training.settings import TrainerSettings
@@ -125,7 +124,7 @@ def test_onecycle_total_steps_follow_the_training_loader(images, batch, steps):
             _spec("onecycle", epochs=3),
             {"train": data, "val": data[:2]},
             settings,
-            world=SINGLE_PROCESS,
+            torch.device("cpu"),
         )
     assert len(m.train_loader) == steps
     assert m.scheduler.total_steps == 3 * steps

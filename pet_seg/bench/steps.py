@@ -24,9 +24,8 @@ from torch.utils.data import TensorDataset
 from pet_seg.augmentation import BatchAugment
 from pet_seg.bench.machine import PeakMemory, sync
 from pet_seg.precision import PRECISIONS
-from pet_seg.scoring import evaluate
+from pet_seg.scoring import score_loader
 from pet_seg.tracking import Tracker
-from pet_seg.training.distributed import SINGLE_PROCESS
 from pet_seg.training.loop import EpochState, train_one_epoch
 from pet_seg.training.machinery import Machinery, OptimizerFactory, build_machinery
 from pet_seg.training.schedule import SchedulerSpec
@@ -129,9 +128,8 @@ def build(
     torch.manual_seed(0)  # same initial weights for every variant
     factory = functools.partial(optimizer, fused=variant.fused)
     data = {"train": batch, "val": batch}
-    return build_machinery(
-        make_model(), factory, SchedulerSpec(), data, settings, SINGLE_PROCESS
-    ), settings
+    device = torch.device(settings.device)
+    return build_machinery(make_model(), factory, SchedulerSpec(), data, settings, device), settings
 
 
 def train_step(
@@ -162,12 +160,14 @@ def infer_step(
     settings: TrainerSettings,
     batch: TensorDataset,
 ) -> Step:
-    """A closure running ``evaluate`` (eval mode, no grad, per-image counts) on ``batch``."""
+    """A closure running ``score_loader`` (eval mode, no grad, per-image counts) on ``batch``."""
     m, settings = build(make_model, optimizer, variant, settings, batch)
     criterion = nn.BCEWithLogitsLoss()
 
     def step() -> None:
-        evaluate(m.net, criterion, m.val_loader, m.device, variant.precision, variant.channels_last)
+        score_loader(
+            m.net, criterion, m.val_loader, m.device, variant.precision, variant.channels_last
+        )
 
     return step
 

@@ -1,6 +1,7 @@
 """The machinery a ``TrainerSettings`` implies: the loaders, the optimizer, scheduler and grad
-scaler, and the model as trained (DDP, compile), built in one place so training and the
-benchmark run the same objects."""
+scaler, and the model as trained (DDP, compile), built in one place so training, testing and
+the benchmark run the same objects. As in torchvision's reference scripts, the caller builds
+them and hands them to the loop."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from pet_seg.training.distributed import SINGLE_PROCESS, World
+from pet_seg.distributed import SINGLE_PROCESS, World
 from pet_seg.training.schedule import SchedulerSpec, drops_last_batch
-from pet_seg.training.settings import TrainerSettings, resolve_device
+from pet_seg.training.settings import TrainerSettings, eval_batch_size
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -73,14 +74,17 @@ def worker_context(num_workers: int) -> str | None:
 
 @dataclass
 class Machinery:
-    """What ``fit`` builds around the model: device, loaders, optimizer, scheduler, scaler."""
+    """What a job builds around the model: device, loaders, optimizer, scheduler, scaler."""
 
     device: torch.device
     train_loader: DataLoader
     val_loader: DataLoader
+    test_loader: DataLoader | None
     optimizer: torch.optim.Optimizer
+    schedule: SchedulerSpec  # when the scheduler steps
     scheduler: Any
     scaler: torch.amp.GradScaler
+    model: nn.Module  # the bare model: what checkpoints hold
     net: nn.Module  # the model as trained: maybe DDP-wrapped and compiled
 
 
@@ -90,10 +94,13 @@ def build_machinery(
     schedule: SchedulerSpec,
     datasets: Mapping[str, Dataset],
     settings: TrainerSettings,
-    world: World,
+    device: torch.device,
+    world: World = SINGLE_PROCESS,
 ) -> Machinery:
-    """Move the model to its device and build everything whose size depends on the data."""
-    device = resolve_device(settings.device, world)
+    """Move the model to its device and build everything whose size depends on the data.
+
+    ``datasets`` holds ``train`` and ``val``, and ``test`` when the job will test.
+    """
     if world.distributed and settings.nonfinite == "skip":
         # a rank that skips its backward would leave the others waiting in all-reduce
         raise ValueError("trainer.nonfinite=skip is not supported under torchrun; use 'stop'")
@@ -113,13 +120,12 @@ def build_machinery(
         world=world,
         drop_last=drop_last,
     )
-    val_loader = make_loader(
-        datasets["val"],
-        settings.eval_batch_size or settings.batch_size,
-        shuffle=False,
-        settings=settings,
-        world=world,
-    )
+    val_loader, test_loader = (
+        make_loader(datasets[split], eval_batch_size(settings), shuffle=False, settings=settings,
+                    world=world)
+        if split in datasets else None
+        for split in ("val", "test")
+    )  # fmt: skip
     model.to(
         device=device,
         memory_format=torch.channels_last if settings.channels_last else torch.contiguous_format,
@@ -136,4 +142,7 @@ def build_machinery(
         )
     if settings.compile:
         net = torch.compile(net)
-    return Machinery(device, train_loader, val_loader, optimizer, scheduler, scaler, net)
+    return Machinery(
+        device, train_loader, val_loader, test_loader, optimizer, schedule, scheduler, scaler,
+        model, net,
+    )  # fmt: skip

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from pet_seg.precision import PRECISIONS
-from pet_seg.training.distributed import SINGLE_PROCESS, World
 
 # trainer.lr_rule → k in lr = optimizer.lr · (batch_size / lr_reference_batch_size)^k.
 # keep: the report's choice (lr 1e-3 at batch 32 and 128 alike); linear: the same step per
@@ -54,14 +51,12 @@ class TrainerSettings:
                 raise ValueError(f"trainer.{key} must be >= 1, got {getattr(self, key)}")
 
 
+def eval_batch_size(settings: TrainerSettings) -> int:
+    """Validation and test batches: ``eval_batch_size``, else the training batch size."""
+    return settings.eval_batch_size or settings.batch_size
+
+
 def batch_scaled_lr(lr: float, settings: TrainerSettings) -> float:
     """``lr`` as tuned at ``lr_reference_batch_size``, moved to ``batch_size`` by ``lr_rule``."""
     ratio = settings.batch_size / settings.lr_reference_batch_size
     return lr * ratio ** LR_RULES[settings.lr_rule]
-
-
-def resolve_device(name: str, world: World = SINGLE_PROCESS) -> torch.device:
-    """``auto`` → this rank's CUDA device if there is one, else the CPU."""
-    if name == "auto":
-        return torch.device(f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)

@@ -30,6 +30,11 @@ class World:
         return self.size > 1
 
 
+def local_rank() -> int:
+    """This process's GPU index on its node (torchrun's LOCAL_RANK; 0 in a single process)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def init_world(device_type: str) -> World:
     """Join the process group torchrun describes (NCCL on CUDA, gloo on CPU), if any."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -37,7 +42,7 @@ def init_world(device_type: str) -> World:
         return World()
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return World(dist.get_rank(), dist.get_world_size(), local_rank())
 
 
 def sum_across(values: Tensor, world: World) -> Tensor:

@@ -28,8 +28,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from pet_seg.run_folder import RunFolder
+
 FORMAT_VERSION = 1
-BEST, LAST = "best.pt", "last.pt"
 # errno values that mean "this filesystem has no room left" (EDQUOT: over a user's quota).
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
@@ -141,14 +142,14 @@ def folder_bytes(folder: Path) -> int:
 
 @dataclass
 class RunCheckpoints:
-    """One run's ``checkpoints/`` folder: what each file holds and when it is written.
+    """What a run's ``best.pt`` and ``last.pt`` hold and when each is written.
 
     ``last.pt`` is written every ``save_last_every`` epochs, after the last epoch, and on
     Ctrl-C; a hard kill loses the epochs since the last write (resume still ends with the same
     numbers, it only trains them again).
     """
 
-    folder: Path
+    run: RunFolder
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any
@@ -159,7 +160,7 @@ class RunCheckpoints:
     last_epoch: int | None = None  # finished epochs that last.pt holds; None: no last.pt
 
     def save_best(self, progress: Mapping[str, Any]) -> None:
-        self._save(BEST, {"progress": dict(progress)})
+        self._save(self.run.best, {"progress": dict(progress)})
 
     def save_last(self, progress: Mapping[str, Any], partial: dict | None = None) -> None:
         """Everything resume needs; ``partial`` is the position inside an interrupted epoch."""
@@ -170,24 +171,24 @@ class RunCheckpoints:
             "rng": {"torch": torch.get_rng_state()},
         }
         partial = {"partial": partial} if partial else {}
-        self._save(LAST, {"progress": dict(progress), **resume, **partial})
+        self._save(self.run.last, {"progress": dict(progress), **resume, **partial})
         self.last_epoch = int(progress["epoch"])
 
     def last_due(self, epoch: int, final_epoch: int) -> bool:
         return epoch % self.save_last_every == 0 or epoch == final_epoch
 
-    def _save(self, name: str, state: dict[str, Any]) -> None:
+    def _save(self, path: Path, state: dict[str, Any]) -> None:
         if self.writes:
             state = {"model": self.model.state_dict(), **state, **self.extras}
-            save_checkpoint(state, self.folder / name)
+            save_checkpoint(state, path)
 
     def restore(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """Load ``last.pt``, if any, into the live objects; return its progress and the
         position inside an unfinished epoch (None, None: start from scratch)."""
-        remove_stale_temp_files(self.folder)
-        if not (self.folder / LAST).is_file():
+        remove_stale_temp_files(self.run.checkpoints)
+        if not self.run.last.is_file():
             return None, None
-        state = load_checkpoint(self.folder / LAST)
+        state = load_checkpoint(self.run.last)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
@@ -206,8 +207,3 @@ class RunCheckpoints:
             return "No checkpoint was written: the first epoch had not finished."
         every = self.save_last_every
         return f"No checkpoints/last.pt was written yet (trainer.save_last_every={every})."
-
-
-def remove_resume_state(run_dir: Path) -> None:
-    """Delete a finished run's ``last.pt``: a finished run is skipped on resume, never resumed."""
-    (Path(run_dir) / "checkpoints" / LAST).unlink(missing_ok=True)
