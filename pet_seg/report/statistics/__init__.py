@@ -1,0 +1,1 @@
+"""Statistics for configuration-level verdicts: seeds and test images as two noise sources."""
