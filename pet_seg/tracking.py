@@ -46,7 +46,8 @@ def start_wandb(
     """Start (or resume, given ``run_id``) a W&B run whose files live under ``run_dir``.
 
     ``job_type`` tells a sweep's training runs (``"train"``) from its report run
-    (``"report"``, ``pet_seg.report.wandb_run``): the saved W&B Report shows only the former.
+    (``"report"``, ``pet_seg.report.publish.wandb_run``): the saved W&B Report shows only
+    the former.
     """
     import wandb  # imported here so `logger=none` runs never pay for it
 

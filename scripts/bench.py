@@ -54,7 +54,8 @@ METHOD = {
     "torchvision flips/ColorJitter, cached = uint8 cache + prepare_batch with BatchAugment",
     "train": "build_machinery + train_one_epoch on one in-memory uint8 batch (prepare_batch, "
     "BatchAugment, autocast forward, BCE, backward, optimizer step, per-step Dice)",
-    "infer": "score_loader() on one in-memory batch: eval mode, no grad, autocast, per-image counts",
+    "infer": "score_loader() on one in-memory batch: eval mode, no grad, autocast, "
+    "per-image counts",
     "images_per_s": "batch / fastest of --steps timed steps after --warmup untimed ones; "
     "variants interleaved step by step",
     "vs_baseline": "wall-time ratio to variant '32'; cpu_vs_baseline: process CPU-time ratio",

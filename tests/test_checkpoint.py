@@ -24,8 +24,8 @@ from pet_seg.checkpoint import (
     save_checkpoint,
 )
 from pet_seg.models import UNet
-from pet_seg.report.runs import load_run
-from pet_seg.report.tables import runs_table, write_runs_csv
+from pet_seg.report.render.tables import runs_table, write_runs_csv
+from pet_seg.report.runs.folder import load_run
 from pet_seg.run import run
 from pet_seg.run_folder import RunFolder
 from pet_seg.training.loop import NonFiniteLossError

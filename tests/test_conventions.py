@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 
 import pet_seg.training.loop
 from pet_seg.augmentation import ReportBatchAugment
-from pet_seg.scoring import score_loader, score_split
 from pet_seg.run import run
+from pet_seg.scoring import score_loader, score_split
 from pet_seg.training.conventions import PET_SEG, REPORT, Conventions
 
 

@@ -23,8 +23,8 @@ from hydra.utils import instantiate
 from test_models import write_fake_imagenet_weights
 from tiny import CONF, tiny_overrides
 
-from pet_seg.report.labels import assign_labels
-from pet_seg.report.runs import Run
+from pet_seg.report.runs.folder import Run
+from pet_seg.report.runs.labels import assign_labels
 from pet_seg.run import with_batch_scaled_lr
 from pet_seg.training.settings import TrainerSettings, batch_scaled_lr
 

@@ -25,9 +25,9 @@ from tiny import CONF, tiny_overrides
 
 from pet_seg.plan import PlanCallback, sweep_jobs
 from pet_seg.plan_cost import Speed, estimate_minutes, split_sizes
-from pet_seg.report.claims import BetterTestDice, ValidationLossRises
-from pet_seg.report.reproduce import load_reference, runs_by_name, table1
-from pet_seg.report.runs import Run
+from pet_seg.report.reference.claims import BetterTestDice, ValidationLossRises
+from pet_seg.report.reference.reproduce import load_reference, runs_by_name, table1
+from pet_seg.report.runs.folder import Run
 
 REPO = Path(__file__).resolve().parents[1]
 # The report's six runs, by its own names: (model, scheduler, augmentation).

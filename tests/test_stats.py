@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from pet_seg.report import write_report
-from pet_seg.report.stats import PairedDifference, paired_difference, seed_interval
+from pet_seg.report.statistics.paired import PairedDifference, paired_difference, seed_interval
 
 RNG = np.random.default_rng(7)
 BASE = RNG.uniform(0.55, 0.95, size=60)  # per-image Dice of a made-up run

@@ -23,7 +23,7 @@ from wandb_workspaces.reports import v2 as wr
 from pet_seg.report import write_report
 from pet_seg.report.__main__ import main as report_main
 from pet_seg.report.callback import to_wandb
-from pet_seg.report.wandb_run import RUN_FILE, log_report_run
+from pet_seg.report.publish.wandb_run import RUN_FILE, log_report_run
 from pet_seg.tracking import no_wandb, start_wandb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -234,7 +234,7 @@ def test_online_sweep_end_saves_the_wandb_report(sweep, saved, monkeypatch) -> N
     """The callback's trigger: an online report run is followed by the saved W&B Report."""
     report = write_report([sweep], samples=0)
     online = {"project": "pets", "entity": "lab", "group": "g", "mode": "online", "dir": "x"}
-    monkeypatch.setattr("pet_seg.report.wandb_run.log_report_run", lambda *a, **k: online)
+    monkeypatch.setattr("pet_seg.report.publish.wandb_run.log_report_run", lambda *a, **k: online)
     (sweep / "report" / RUN_FILE).write_text(json.dumps(online))
     config = {
         "name": "demo",
@@ -246,7 +246,8 @@ def test_online_sweep_end_saves_the_wandb_report(sweep, saved, monkeypatch) -> N
     to_wandb(report, OmegaConf.create(config))
     assert [(s.entity, _grid(s).runsets[0].name) for s in saved] == [("lab", "g")]
     monkeypatch.setattr(
-        "pet_seg.report.wandb_run.log_report_run", lambda *a, **k: online | {"mode": "offline"}
+        "pet_seg.report.publish.wandb_run.log_report_run",
+        lambda *a, **k: online | {"mode": "offline"},
     )
     to_wandb(report, OmegaConf.create(config))
     assert len(saved) == 1  # offline: nothing to save to

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from pet_seg.report.build import Report, ReportError, write_report
-from pet_seg.report.wandb_run import report_to_wandb, runs_logger
+from pet_seg.report.publish.wandb_run import report_to_wandb, runs_logger
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def publish(report: Report, args: argparse.Namespace) -> None:
     """Build and save the W&B Report (the import pulls in wandb-workspaces only when asked)."""
     try:
-        from pet_seg.report.workspace import save_report, spec_for
+        from pet_seg.report.publish.workspace import save_report, spec_for
     except ImportError as err:
         raise ReportError(f"{err}; install it with: pip install 'pet_seg[workspaces]'") from err
 

@@ -11,7 +11,19 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pet_seg.report.compare import (
+from pet_seg.report.reference.reproduce import write_reproduction
+from pet_seg.report.render.plots import plot_curves, plot_dice_distribution
+from pet_seg.report.render.samples import sample_grids
+from pet_seg.report.render.tables import (
+    markdown_table,
+    runs_table,
+    summary_mismatch,
+    write_group_csv,
+    write_runs_csv,
+)
+from pet_seg.report.runs.folder import STATUSES, Run, discover_runs
+from pet_seg.report.runs.labels import assign_labels, common_overrides, group_runs
+from pet_seg.report.statistics.comparisons import (
     Comparison,
     comparison_markdown,
     comparisons,
@@ -19,19 +31,7 @@ from pet_seg.report.compare import (
     seed_summaries,
     write_comparisons_csv,
 )
-from pet_seg.report.labels import assign_labels, common_overrides, group_runs
-from pet_seg.report.plots import plot_curves, plot_dice_distribution
-from pet_seg.report.reproduce import write_reproduction
-from pet_seg.report.runs import STATUSES, Run, discover_runs
-from pet_seg.report.samples import sample_grids
-from pet_seg.report.stats import SeedSummary
-from pet_seg.report.tables import (
-    markdown_table,
-    runs_table,
-    summary_mismatch,
-    write_group_csv,
-    write_runs_csv,
-)
+from pet_seg.report.statistics.paired import SeedSummary
 from pet_seg.training.conventions import PET_SEG
 
 CONVENTION = (

@@ -16,7 +16,7 @@ registers it, so every multirun (experiment or ad hoc) and every single run repo
 
 After a sweep's report, the sweep's ``logger`` also logs it as one W&B run of ``job_type``
 ``report`` in the sweep's group (offline like the training runs; none with ``logger=none``), and
-when that run is online, a saved W&B Report over the group (``pet_seg.report.workspace``).
+when that run is online, a saved W&B Report over the group (``pet_seg.report.publish.workspace``).
 ``python -m pet_seg.report <sweep>`` rebuilds the same report by hand at any time
 (``--wandb-report`` for the saved W&B Report).
 """
@@ -24,7 +24,6 @@ when that run is online, a saved W&B Report over the group (``pet_seg.report.wor
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import subprocess
@@ -38,8 +37,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pet_seg.report.build import Report, write_report
-from pet_seg.report.runs import JOB_STATUS_FILE, SUMMARY_FILE
-from pet_seg.report.wandb_run import report_to_wandb
+from pet_seg.report.publish.wandb_run import report_to_wandb
+from pet_seg.run_folder import RunFolder, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +50,11 @@ def record_failure(job_dir: Path, error: BaseException) -> None:
     started; a job that dies earlier (bad data root, bad config value) would otherwise look
     merely unfinished in the report.
     """
-    summary_path = job_dir / SUMMARY_FILE
-    try:
-        status = json.loads(summary_path.read_text()).get("status")
-    except (FileNotFoundError, json.JSONDecodeError, AttributeError):
-        status = None
-    if status in ("failed", "finished"):
+    folder = RunFolder(job_dir)
+    if folder.read_summary().get("status") in ("failed", "finished"):
         return
-    job_dir.mkdir(parents=True, exist_ok=True)
     payload = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
-    (job_dir / JOB_STATUS_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+    write_json_atomic(folder.job_status, payload)
 
 
 class ReportCallback(Callback):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pet_seg.report.runs import Run
+from pet_seg.report.runs.folder import Run
 
 SEED_KEYS = ("trainer.seed",)
 MISSING = "∅"

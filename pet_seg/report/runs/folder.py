@@ -1,9 +1,9 @@
 """Find run folders and read what each one left behind, whatever state it died in.
 
 A run folder is any folder holding ``.hydra/`` or ``summary.json`` (a single run, or one job of
-a multirun sweep). Everything is read from local files, never from W&B, and a missing or broken
-file downgrades the run's status instead of raising: a sweep with a crashed job must still give
-a report that lists the crash.
+a multirun sweep); ``pet_seg.run_folder.RunFolder`` says where each file is. Everything is
+read from local files, never from W&B, and a missing or broken file downgrades the run's status
+instead of raising: a sweep with a crashed job must still give a report that lists the crash.
 """
 
 from __future__ import annotations
@@ -18,12 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-SUMMARY_FILE = "summary.json"
-METRICS_FILE = "metrics.jsonl"
-TEST_FILE = "test_results.csv"
-# Written by ``ReportCallback.on_job_end`` when Hydra saw a job fail before ``summary.json``
-# recorded it (e.g. the dataset could not be loaded).
-JOB_STATUS_FILE = "job_status.json"
+from pet_seg.run_folder import INNER_FOLDERS, RunFolder, read_json_object
+
 STATUSES = ("finished", "failed", "unfinished")
 
 
@@ -47,10 +43,6 @@ class Run:
     seed: int | None = None
 
 
-def is_run_dir(path: Path) -> bool:
-    return (path / ".hydra").is_dir() or (path / SUMMARY_FILE).is_file()
-
-
 def _natural_key(path: Path) -> list[Any]:
     """Sort job folders 0, 1, 2, …, 10 rather than 0, 1, 10, 2."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
@@ -62,16 +54,16 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
     for root in paths:
         if not root.is_dir():
             raise FileNotFoundError(f"not a folder: {root}")
-        if is_run_dir(root):
+        if RunFolder.is_run(root):
             found.append(root)
             continue
         stack = [root]
         while stack:
             folder = stack.pop()
             for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
-                if is_run_dir(child):
+                if RunFolder.is_run(child):
                     found.append(child)
-                elif child.name not in (".hydra", "report", "wandb", "checkpoints"):
+                elif child.name not in INNER_FOLDERS:
                     stack.append(child)
     unique = {p.resolve(): p for p in found}
     return sorted(unique.values(), key=_natural_key)
@@ -84,15 +76,6 @@ def _read_yaml(path: Path, default: Any) -> Any:
         return yaml.safe_load(path.read_text()) or default
     except yaml.YAMLError:
         return default
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    """A JSON object, or {} for a missing or half-written file."""
-    try:
-        value = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -127,16 +110,19 @@ def read_test_results(path: Path) -> tuple[list[str], np.ndarray] | None:
     return (names, dice) if len(dice) else None
 
 
-def _status(folder: Path, summary: dict[str, Any], has_test: bool, epochs: int) -> tuple[str, str]:
+def _status(
+    folder: RunFolder, summary: dict[str, Any], has_test: bool, epochs: int
+) -> tuple[str, str]:
     """(finished | failed | unfinished, why) from the summary and what files exist."""
     state = summary.get("status")
     if state == "finished":
         if has_test:
             return "finished", ""
-        return "unfinished", f"summary says finished but {TEST_FILE} is missing or unreadable"
+        missing = folder.test_results.name
+        return "unfinished", f"summary says finished but {missing} is missing or unreadable"
     if state == "failed":
         return "failed", str(summary.get("error", "no error recorded"))
-    job = _read_json(folder / JOB_STATUS_FILE)
+    job = read_json_object(folder.job_status)
     if job.get("status") == "failed":
         return "failed", str(job.get("error", "no error recorded"))
     if state == "interrupted":
@@ -145,24 +131,24 @@ def _status(folder: Path, summary: dict[str, Any], has_test: bool, epochs: int) 
     if state == "running":
         return "unfinished", f"status still 'running' (killed, or still training); {where}"
     if not summary:
-        return "unfinished", f"no readable {SUMMARY_FILE} (killed early, or not started); {where}"
+        name = folder.summary.name
+        return "unfinished", f"no readable {name} (killed early, or not started); {where}"
     return "unfinished", f"unknown status {state!r}; {where}"
 
 
-def load_run(folder: Path) -> Run:
+def load_run(path: Path) -> Run:
     """Read one run folder; never raises for missing or damaged files."""
-    hydra = _read_yaml(folder / ".hydra" / "hydra.yaml", {}).get("hydra", {}) or {}
+    folder = RunFolder(path)
+    hydra = _read_yaml(folder.hydra / "hydra.yaml", {}).get("hydra", {}) or {}
     runtime = hydra.get("runtime", {}) or {}
-    config = _read_yaml(folder / "config.yaml", {}) or _read_yaml(
-        folder / ".hydra" / "config.yaml", {}
-    )
-    summary = _read_json(folder / SUMMARY_FILE)
-    epochs, steps = read_metrics(folder / METRICS_FILE)
-    test = read_test_results(folder / TEST_FILE)
+    config = _read_yaml(folder.config, {}) or _read_yaml(folder.hydra / "config.yaml", {})
+    summary = folder.read_summary()
+    epochs, steps = read_metrics(folder.metrics)
+    test = read_test_results(folder.test_results)
     status, note = _status(folder, summary, test is not None, len(epochs))
     run = Run(
-        path=folder,
-        overrides=[str(o) for o in _read_yaml(folder / ".hydra" / "overrides.yaml", [])],
+        path=path,
+        overrides=[str(o) for o in _read_yaml(folder.hydra / "overrides.yaml", [])],
         config=config if isinstance(config, dict) else {},
         choices={str(k): str(v) for k, v in (runtime.get("choices") or {}).items()},
         cwd=Path(runtime["cwd"]) if runtime.get("cwd") else None,

@@ -2,10 +2,10 @@
 
 A sweep of ``experiment=reproduce`` labels each run with the report's own name (its
 ``reproduce`` config-group choice, e.g. ``unet-data-cosine``). From those runs this module
-writes Table 1 with the report's values, ours and the difference; every claim of the report as
-a row (claim, its number, ours, verdict; see ``pet_seg.report.claims``); the report's 18 curve
-figures grouped per model (augmentation on vs off, cosine vs one-cycle); and the settings in
-which our runs differ from the report's, so a demo-scale run is never mistaken for a
+writes Table 1 with the report's values, ours and the difference; every claim of the report as a
+row (claim, its number, ours, verdict; see ``pet_seg.report.reference.claims``); the report's 18
+curve figures grouped per model (augmentation on vs off, cosine vs one-cycle); and the settings
+in which our runs differ from the report's, so a demo-scale run is never mistaken for a
 reproduction. The report's numbers come from ``reference.yaml`` next to this file, never from
 code.
 """
@@ -20,11 +20,11 @@ from typing import Any
 import yaml
 from hydra.utils import instantiate
 
-from pet_seg.report.claims import ClaimRow, Named
-from pet_seg.report.labels import effective_value
-from pet_seg.report.plots import QUANTITIES, plot_curve
-from pet_seg.report.runs import Run
-from pet_seg.report.tables import aggregate
+from pet_seg.report.reference.claims import ClaimRow, Named
+from pet_seg.report.render.plots import QUANTITIES, plot_curve
+from pet_seg.report.render.tables import aggregate
+from pet_seg.report.runs.folder import Run
+from pet_seg.report.runs.labels import effective_value
 
 REFERENCE = Path(__file__).with_name("reference.yaml")
 NAME_KEY = "reproduce"  # the config group whose choice is the report's run name

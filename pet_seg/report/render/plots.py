@@ -18,8 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from pet_seg.report.labels import display_name
-from pet_seg.report.runs import Run
+from pet_seg.report.runs.folder import Run
+from pet_seg.report.runs.labels import display_name
 
 DPI = 130
 # ``vert=False`` is deprecated from Matplotlib 3.10, which added ``orientation``.

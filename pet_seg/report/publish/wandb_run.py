@@ -20,13 +20,10 @@ from typing import Any
 from hydra.utils import instantiate
 
 from pet_seg.report.build import Report
-from pet_seg.report.compare import COMPARISON_COLUMNS, comparison_rows
-from pet_seg.report.runs import Run
-from pet_seg.report.tables import COLUMNS
+from pet_seg.report.publish.target import RUN_FILE, runs_group
+from pet_seg.report.render.tables import COLUMNS
+from pet_seg.report.statistics.comparisons import COMPARISON_COLUMNS, comparison_rows
 
-# Written next to report.md: where the report run went, and the group the report command's
-# --wandb-report filters on.
-RUN_FILE = "wandb_run.json"
 TABLE_DROPPED = ("folders",)  # local paths: meaningless on another machine
 # report.csv's number columns; the rest (label, swept values, seeds "1;2") stay text, since a
 # W&B table column holds one type
@@ -131,17 +128,10 @@ def report_to_wandb(
         return None
     print(f"[pet_seg] W&B report run ({info['mode']}): {info['dir']}", flush=True)
     if info["mode"] == "online":
-        from pet_seg.report.workspace import publish  # wandb-workspaces: only when online
+        from pet_seg.report.publish.workspace import publish  # wandb-workspaces: only when online
 
         print(f"[pet_seg] W&B Report saved: {publish(report)}", flush=True)
     return info
-
-
-def runs_group(run: Run) -> str:
-    """The W&B group a sweep job used: ``logger.group``, else ``<name>-<sweep folder>``
-    (``pet_seg.run.wandb_group``), read from the job's saved config."""
-    logger = run.config.get("logger") or {}
-    return logger.get("group") or f"{run.config.get('name', 'default')}-{run.path.parent.name}"
 
 
 def runs_logger(report: Report) -> tuple[Callable[..., Any], str, str]:

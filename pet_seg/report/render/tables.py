@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from pet_seg.metrics import summarize
-from pet_seg.report.labels import effective_value
-from pet_seg.report.runs import Run
+from pet_seg.report.runs.folder import Run
+from pet_seg.report.runs.labels import effective_value
 
 # Agreement expected between summary.json and the 6-decimal test_results.csv.
 SUMMARY_TOLERANCE = 1e-5

@@ -1,7 +1,7 @@
 """A saved W&B Report for a sweep group, built with W&B's own ``wandb-workspaces`` library.
 
-The report run (``pet_seg.report.wandb_run``) carries the sweep's tables and figures; this is
-the live view over the training runs themselves: validation Dice, validation loss, training
+The report run (``pet_seg.report.publish.wandb_run``) carries the sweep's tables and figures;
+this is the live view over the training runs themselves: validation Dice, validation loss, training
 loss and learning rate against epoch (one line per run, i.e. per configuration unless seeds
 were swept), a bar chart of test Dice per configuration, the paired comparisons as text, and a
 parallel-coordinates panel for a hyperparameter search. The spec is built offline from the
@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from wandb_workspaces import expr
 from wandb_workspaces.reports import v2 as wr
 
 from pet_seg.report.build import Report
-from pet_seg.report.compare import comparison_markdown
-from pet_seg.report.runs import Run
-from pet_seg.report.wandb_run import RUN_FILE, runs_group
+from pet_seg.report.publish.target import Target, find_target
+from pet_seg.report.runs.folder import Run
+from pet_seg.report.statistics.comparisons import comparison_markdown
 
 # (metric logged per epoch, y-axis title); every one has step_metric "epoch" in W&B
 CURVES = (
@@ -34,27 +33,6 @@ TEST_DICE = "test/dice_mean"  # the run summary's Table-1 number
 SEARCH_SCORES = ("best/val_dice", TEST_DICE)
 TRAIN_JOB = "train"  # job_type of training runs (pet_seg.tracking.start_wandb)
 WIDTH, HEIGHT = 12, 8  # two panels per row on W&B's 24-column grid
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the sweep's runs are in W&B."""
-
-    project: str
-    entity: str | None
-    group: str
-
-
-def find_target(report: Report) -> Target:
-    """Project, entity and group of the sweep: from the report run if there was one, else
-    from the runs' saved config (``name``-``<sweep folder>``, as ``pet_seg.run.wandb_group``)."""
-    recorded = report.out_dir / RUN_FILE
-    if recorded.is_file():
-        info = json.loads(recorded.read_text())
-        return Target(info["project"], info.get("entity") or None, info["group"])
-    run = report.runs[0]
-    logger = run.config.get("logger") or {}
-    return Target(logger.get("project") or "pet_seg", logger.get("entity"), runs_group(run))
 
 
 def is_search(runs: Sequence[Run]) -> bool:
@@ -168,7 +146,7 @@ def save_report(spec: wr.Report) -> str:
 
 def spec_for(report: Report, **given: str | None) -> wr.Report:
     """The spec for ``report``'s sweep; ``given`` project, entity or group win over the found."""
-    found = find_target(report)
+    found = find_target(report.out_dir, report.runs)
     target = Target(
         given.get("project") or found.project,
         given.get("entity") or found.entity,

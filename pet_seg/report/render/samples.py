@@ -17,8 +17,9 @@ from hydra.utils import instantiate
 
 from pet_seg.metrics import dice_from_counts, pixel_counts
 from pet_seg.panels import draw_panels
-from pet_seg.report.labels import display_name
-from pet_seg.report.runs import Run
+from pet_seg.report.runs.folder import Run
+from pet_seg.report.runs.labels import display_name
+from pet_seg.run_folder import RunFolder
 from pet_seg.trained_model import load_model, predict_logits
 
 PATH_KEYS = ("root", "cache_dir")
@@ -60,7 +61,7 @@ class TestImages:
 
 def sample_grid(run: Run, title: str, images: TestImages, path: Path) -> Path:
     """Rows = test images; columns = image, ground truth, probability map, mask (p > 0.5)."""
-    model, config = load_model(run.path / "checkpoints" / "best.pt")
+    model, config = load_model(RunFolder(run.path).best)
     names, images_u8, masks_u8 = images.get(_data_config(config["data"], run.cwd))
     logits = predict_logits(model, images_u8, "cpu")  # (N, 1, H, W)
     dice = dice_from_counts(pixel_counts(logits, masks_u8.float()))  # (N,)

@@ -1,15 +1,15 @@
 """The report's claims, each checked against our runs: the claim, its number, ours, a verdict.
 
 ``reference.yaml`` lists the claims as ``_target_`` + arguments and ``hydra.utils.instantiate``
-builds them, so a new claim of an existing kind is a YAML entry and a new kind is one class
-with a ``check(named)`` method. ``named`` maps the report's run names to our finished runs of
-that name (several when the sweep had seeds).
+builds them, so a new claim of an existing kind is a YAML entry and a new kind is one class with
+a ``check(named)`` method. ``named`` maps the report's run names to our finished runs of that
+name (several when the sweep had seeds).
 
 Two runs are compared image by image on the same test set: each image's Dice is averaged over a
-run's seeds, then ``pet_seg.report.stats.paired_difference`` gives the mean difference, its
-bootstrap confidence interval and a Wilcoxon p-value. A claim is *supported* when the whole
-interval favours it, *contradicted* when the whole interval goes against it, and *within
-noise* otherwise.
+run's seeds, then ``pet_seg.report.statistics.paired.paired_difference`` gives the mean
+difference, its bootstrap confidence interval and a Wilcoxon p-value. A claim is *supported*
+when the whole interval favours it, *contradicted* when the whole interval goes against it, and
+*within noise* otherwise.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pet_seg.report.compare import per_image
-from pet_seg.report.runs import Run
-from pet_seg.report.stats import paired_difference
+from pet_seg.report.runs.folder import Run
+from pet_seg.report.statistics.comparisons import per_image
+from pet_seg.report.statistics.paired import paired_difference
 
 Named = Mapping[str, Sequence[Run]]
 

@@ -3,7 +3,8 @@
 A comparison is made only between configurations that differ in exactly one swept key (cosine
 vs one-cycle with the same model), so its difference has one cause. Seeds of a configuration
 are averaged image by image first; the paired statistics then see one score per test image.
-The numbers come from ``pet_seg.report.stats``; this module picks the pairs and words them.
+The numbers come from ``pet_seg.report.statistics.paired``; this module picks the pairs and
+words them.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pet_seg.report.labels import effective_value
-from pet_seg.report.runs import Run
-from pet_seg.report.stats import PairedDifference, SeedSummary, paired_difference, seed_interval
+from pet_seg.report.runs.folder import Run
+from pet_seg.report.runs.labels import effective_value
+from pet_seg.report.statistics.paired import (
+    PairedDifference,
+    SeedSummary,
+    paired_difference,
+    seed_interval,
+)
 
 CONFIDENCE = 0.95
 
