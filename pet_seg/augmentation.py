@@ -1,12 +1,12 @@
-"""The report's training augmentation, applied per sample to a whole batch on its device.
+"""The reference's training augmentation, applied per sample to a whole batch on its device.
 
 Doing it on the batch tensor (instead of per sample with PIL in loader workers) is what lets the
 decoded uint8 cache feed the model at memory speed. Each sample draws its own flips and jitter
 factors from a generator the training loop seeds per epoch, so runs are reproducible and a
 resumed run sees the same augmentations as an uninterrupted one.
 
-``BatchAugment`` jitters the image only, as the study describes. ``ReportBatchAugment``
-(``augmentation=flip_jitter_report``) reproduces what the report's *code* did instead.
+``BatchAugment`` jitters the image only, as the study describes. ``ReferenceBatchAugment``
+(``augmentation=flip_jitter_reference``) reproduces what the reference's *code* did instead.
 """
 
 from __future__ import annotations
@@ -93,10 +93,10 @@ class BatchAugment:
 _TORCHVISION_JITTER = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation)
 
 
-def jitter_like_report(
+def jitter_like_reference(
     image: Tensor, mask: Tensor, steps: list[tuple[int, float]], jitter_mask: bool = True
 ) -> tuple[Tensor, Tensor]:
-    """One sample through torchvision v2's ColorJitter as the report's code called it.
+    """One sample through torchvision v2's ColorJitter as the reference study's code called it.
 
     ``image`` is (3, H, W) uint8 and ``mask`` (1, H, W) floats in [0, 1]; ``steps`` are
     ``(kernel, factor)`` pairs in the order applied, kernel 0/1/2 = brightness/contrast/
@@ -110,17 +110,17 @@ def jitter_like_report(
     return image, mask
 
 
-class ReportBatchAugment(BatchAugment):
-    """The report's code's augmentation, quirk included (``augmentation=flip_jitter_report``).
+class ReferenceBatchAugment(BatchAugment):
+    """The reference code's augmentation, quirk included (``augmentation=flip_jitter_reference``).
 
-    The report called a torchvision v2 transform as ``transform(image, mask)`` with both as
+    The reference study called a torchvision v2 transform as ``transform(image, mask)`` with both as
     images, so ``ColorJitter`` ran on the mask too, with the image's factors: brightness scales
     it and contrast pulls it towards its mean (a factor below 1 softens it, above 1 the clamp
     keeps it binary). About 70 % of masks become soft targets (foreground ~0.68-1, background
     ~0-0.14), which puts a floor under the training BCE. The jitter also ran on uint8 images in
     a random order per sample. This reproduces all of it with torchvision's own kernels, one
     sample at a time (exact rather than fast; flips are shared with ``BatchAugment``).
-    ``jitter_masks=false`` keeps the report's jitter of the image but leaves masks binary.
+    ``jitter_masks=false`` keeps the reference's jitter of the image but leaves masks binary.
     """
 
     def __init__(
@@ -144,5 +144,7 @@ class ReportBatchAugment(BatchAugment):
         pixels = images.mul(255).round_().to(torch.uint8)  # (B, 3, H, W): the decoded values
         for i in range(batch):
             steps = [(k, float(factors[i, k])) for k in orders[i].tolist() if spreads[k] > 0]
-            pixels[i], masks[i] = jitter_like_report(pixels[i], masks[i], steps, self.jitter_masks)
+            pixels[i], masks[i] = jitter_like_reference(
+                pixels[i], masks[i], steps, self.jitter_masks
+            )
         return images.copy_(pixels).div_(255), masks

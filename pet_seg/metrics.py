@@ -4,12 +4,12 @@ Counts are accumulated per image over a whole split and the score is computed on
 never as a mean of batch means (a batch mean weights images by which batch they fell in).
 
 Convention: an image whose ground truth and prediction are both empty scores Dice = IoU = 1.
-The report's code computes ``2I / (|P| + |G| + 1e-8)``, which gives 0 there; we follow most
+The reference code computes ``2I / (|P| + |G| + 1e-8)``, which gives 0 there; we follow most
 libraries (torchmetrics, MONAI's ``ignore_empty=False``) because predicting "no pet" on a petless
-image is a perfect answer. ``dice_epsilon=1e-8`` (``conventions=report``) computes the report's
+image is a perfect answer. ``dice_epsilon=1e-8`` (``conventions=reference``) computes its
 formula instead. Oxford-IIIT Pet has no petless images, so the study's numbers are unaffected.
 
-The report's training loop also averaged Dice differently: one Dice per batch, pooling every
+The reference's training loop also averaged Dice differently: one Dice per batch, pooling every
 pixel of the batch, then the mean over batches. ``batch_pooled_dice`` computes that number.
 """
 
@@ -35,7 +35,7 @@ def dice_from_counts(counts: Tensor, epsilon: float | None = None) -> Tensor:
     """Per-row Dice from ``pixel_counts`` rows, shape (N,).
 
     ``epsilon=None``: 2|P∩G| / (|P|+|G|), and 1 where both are empty (pet_seg's convention).
-    ``epsilon=1e-8``: the report's 2|P∩G| / (|P|+|G|+ε), which is 0 where both are empty.
+    ``epsilon=1e-8``: the reference's 2|P∩G| / (|P|+|G|+ε), which is 0 where both are empty.
     """
     inter, pred, true = counts.double().unbind(1)
     denom = pred + true
@@ -45,10 +45,10 @@ def dice_from_counts(counts: Tensor, epsilon: float | None = None) -> Tensor:
 
 
 def batch_pooled_dice(counts: Tensor, batch_size: int, epsilon: float | None = None) -> Tensor:
-    """The report's training-loop Dice: one Dice per batch of pooled pixels, shape (batches,).
+    """The reference's training-loop Dice: one Dice per batch of pooled pixels, shape (batches,).
 
     ``counts`` are per-image rows in loader order; consecutive runs of ``batch_size`` rows are
-    the batches, and a last, shorter batch is one batch like the others (the report divided
+    the batches, and a last, shorter batch is one batch like the others (the reference study divided
     the sum by the number of batches). Pooling weights an image by its pixel counts, so a
     large pet counts more than a small one, unlike the per-image mean.
     """
@@ -66,7 +66,7 @@ def iou_from_counts(counts: Tensor) -> Tensor:
 
 
 def summarize(values: Tensor | np.ndarray) -> dict[str, float]:
-    """Mean, median, std (population, ddof=0), min and max, as the report's Table 1 lists them."""
+    """Mean, median, std (population, ddof=0), min and max: the columns of the study's Table 1."""
     array = np.asarray(values.cpu() if isinstance(values, Tensor) else values, dtype=np.float64)
     if array.size == 0:
         raise ValueError("cannot summarize an empty set of per-image scores")

@@ -40,7 +40,7 @@ class Scores:
     """Mean loss over the split and per-image (N, 3) [intersection, predicted, true] counts.
 
     ``loss`` is the pixel mean over the split; ``loss_per_batch`` the mean over the loader's
-    batches of each batch's mean (the report's), NaN where it was not measured. ``batch_size``
+    batches of each batch's mean (the reference's), NaN where it was not measured. ``batch_size``
     is the loader's (global) batch, which ``dice_per_batch`` pools.
     """
 

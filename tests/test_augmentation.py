@@ -6,7 +6,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from pet_seg.augmentation import BatchAugment, ReportBatchAugment, jitter_like_report
+from pet_seg.augmentation import BatchAugment, ReferenceBatchAugment, jitter_like_reference
 from pet_seg.preprocess import IMAGENET_MEAN, IMAGENET_STD, prepare_batch
 
 
@@ -66,7 +66,7 @@ def test_none_arm_is_identity_and_prepare_batch_normalizes():
     assert y.dtype == torch.float32 and torch.equal(y, torch.ones(1, 1, 2, 2))
 
 
-# The report's code's jitter (augmentation=flip_jitter_report): uint8 steps, random order, masks.
+# The report's code's jitter (augmentation=flip_jitter_reference): uint8 steps, random order, masks.
 
 
 def _two_pixels() -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,17 +80,17 @@ def test_report_jitter_order_matters_and_is_requantised_by_hand():
     # brightness 1.2 then contrast 0.5: 250 → 255 (clamped), 50 → 60; the gray of (255, 60)
     # floors to (254, 59), mean 156.5; 0.5·255 + 0.5·156.5 = 205.75 → 205, 0.5·60 + 78.25 → 108.
     # The mask: [1.2 → 1, 0], mean 0.5 → [0.75, 0.25].
-    out, soft = jitter_like_report(image, mask, [(0, 1.2), (1, 0.5)])
+    out, soft = jitter_like_reference(image, mask, [(0, 1.2), (1, 0.5)])
     assert out[:, 0, :].tolist() == [[205, 108]] * 3
     assert soft.flatten().tolist() == pytest.approx([0.75, 0.25])
     # contrast 0.5 first: grays 249 and 49, mean 149; 0.5·250 + 74.5 = 199.5 → 199, 99.5 → 99;
     # then brightness 1.2: 238.8 → 238, 118.8 → 118. Mask: [0.75, 0.25] then [0.9, 0.3].
-    out, soft = jitter_like_report(image, mask, [(1, 0.5), (0, 1.2)])
+    out, soft = jitter_like_reference(image, mask, [(1, 0.5), (0, 1.2)])
     assert out[:, 0, :].tolist() == [[238, 118]] * 3
     assert soft.flatten().tolist() == pytest.approx([0.9, 0.3])
     # saturation leaves a one-channel mask alone; jitter_mask=False leaves it binary
-    assert torch.equal(jitter_like_report(image, mask, [(2, 0.5)])[1], mask)
-    assert torch.equal(jitter_like_report(image, mask, [(0, 0.8)], jitter_mask=False)[1], mask)
+    assert torch.equal(jitter_like_reference(image, mask, [(2, 0.5)])[1], mask)
+    assert torch.equal(jitter_like_reference(image, mask, [(0, 0.8)], jitter_mask=False)[1], mask)
 
 
 def test_report_jitter_matches_torchvision_colorjitter_on_image_and_mask():
@@ -109,7 +109,7 @@ def test_report_jitter_matches_torchvision_colorjitter_on_image_and_mask():
             for k in params["fn_idx"].tolist()
             if k < 3 and params[(name := ("brightness", "contrast", "saturation")[k] + "_factor")]
         ]
-        out = jitter_like_report(image, mask, steps)
+        out = jitter_like_reference(image, mask, steps)
         assert torch.equal(out[0], expected[0].as_subclass(torch.Tensor))
         assert torch.equal(out[1], expected[1].as_subclass(torch.Tensor))
 
@@ -120,12 +120,12 @@ def test_report_option_makes_soft_masks_and_the_default_keeps_them_binary():
     images = torch.randint(0, 256, (200, 3, 8, 8), generator=g).float() / 255
     _, binary = BatchAugment(0.5, 0.5, 0.2, 0.2, 0.2)(images, masks)
     assert set(binary.unique().tolist()) == {0.0, 1.0}
-    out_images, soft = ReportBatchAugment(0, 0, 0.2, 0.2, 0.2)(images, masks)  # no flips
+    out_images, soft = ReferenceBatchAugment(0, 0, 0.2, 0.2, 0.2)(images, masks)  # no flips
     is_soft = ((soft > 0) & (soft < 1)).flatten(1).any(1)  # (B,)
     # soft unless both factors ≥ 1 (the clamp restores 0/1): about 70 % of masks
     assert 0.55 < is_soft.float().mean() < 0.85
     # brightness/contrast within 0.8-1.2 keep foreground ≥ 0.64 and background ≤ 0.2
     assert soft[masks > 0.5].min() >= 0.64 and soft[masks < 0.5].max() <= 0.2
     assert torch.equal(out_images * 255, (out_images * 255).round())  # still uint8 values
-    _, kept = ReportBatchAugment(0.5, 0.5, 0.2, 0.2, 0.2, jitter_masks=False)(images, masks)
+    _, kept = ReferenceBatchAugment(0.5, 0.5, 0.2, 0.2, 0.2, jitter_masks=False)(images, masks)
     assert set(kept.unique().tolist()) == {0.0, 1.0}

@@ -1,5 +1,5 @@
 """pet_seg's and the report's conventions: hand-computed evaluation numbers, the config group,
-and a tiny run with ``conventions=report`` and the report's augmentation."""
+and a tiny run with ``conventions=reference`` and the report's augmentation."""
 
 import json
 import warnings
@@ -14,10 +14,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import pet_seg.training.loop
-from pet_seg.augmentation import ReportBatchAugment
+from pet_seg.augmentation import ReferenceBatchAugment
 from pet_seg.run import run
 from pet_seg.scoring import score_loader, score_split
-from pet_seg.training.conventions import PET_SEG, REPORT, Conventions
+from pet_seg.training.conventions import PET_SEG, REFERENCE, Conventions
 
 
 def _compose(*overrides: str):
@@ -85,10 +85,12 @@ def test_rescoring_applies_the_runs_dice_epsilon():
 
 def test_config_group_selects_each_convention_and_names_a_bad_key():
     assert instantiate(_compose().conventions) == PET_SEG
-    cfg = _compose("conventions=report", "augmentation=flip_jitter_report", "scheduler=plateau")
-    assert instantiate(cfg.conventions) == REPORT
+    cfg = _compose(
+        "conventions=reference", "augmentation=flip_jitter_reference", "scheduler=plateau"
+    )
+    assert instantiate(cfg.conventions) == REFERENCE
     assert cfg.scheduler.monitor == "val/loss_per_batch"
-    assert isinstance(instantiate(cfg.augmentation), ReportBatchAugment)
+    assert isinstance(instantiate(cfg.augmentation), ReferenceBatchAugment)
     with pytest.raises(ValueError, match="conventions.val_dice"):
         Conventions(val_dice="val/dice_pooled")
     with pytest.raises(ValueError, match="conventions.val_loss"):
@@ -103,8 +105,8 @@ def test_report_conventions_run_logs_both_averages_and_picks_by_batch(tmp_path: 
     cfg = _compose(
         *tiny_overrides(tmp_path / "data", epochs=3),
         "logger=none",
-        "conventions=report",
-        "augmentation=flip_jitter_report",
+        "conventions=reference",
+        "augmentation=flip_jitter_reference",
         "trainer.batch_size=5",
         "trainer.eval_batch_size=3",
     )
@@ -123,6 +125,7 @@ def test_report_conventions_run_logs_both_averages_and_picks_by_batch(tmp_path: 
         "val_dice": "val/dice_per_batch",
         "val_loss": "val/loss_per_batch",
         "dice_epsilon": 1e-8,
+        "jitter_masks": True,
     }
     best = max(epochs, key=lambda r: r["val/dice_per_batch"])
     assert summary["best/selected_by"] == "val/dice_per_batch"
@@ -141,7 +144,7 @@ VAL_COUNTS = {
 }
 
 
-@pytest.mark.parametrize(("conventions", "best_epoch"), [("pet_seg", 2), ("report", 1)])
+@pytest.mark.parametrize(("conventions", "best_epoch"), [("pet_seg", 2), ("reference", 1)])
 def test_the_conventions_choose_which_dice_picks_the_best_epoch(
     conventions, best_epoch, tmp_path, monkeypatch
 ):

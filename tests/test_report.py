@@ -34,7 +34,7 @@ from pet_seg.report.build import convention_lines
 from pet_seg.report.callback import ReportCallback
 from pet_seg.report.runs.folder import load_run, read_metrics
 from pet_seg.report.runs.labels import parse_override
-from pet_seg.training.conventions import PET_SEG, REPORT
+from pet_seg.training.conventions import PET_SEG, REFERENCE
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC = ["data=synthetic", "data.num_trainval=20", "data.num_test=8"]
@@ -368,7 +368,7 @@ def test_cli_errors_clearly(tmp_path: Path) -> None:
 def test_report_states_each_convention_its_runs_used() -> None:
     ours = SimpleNamespace(summary={"conventions": asdict(PET_SEG)})
     old = SimpleNamespace(summary={})  # a run from before the conventions group: pet_seg's
-    reports = SimpleNamespace(summary={"conventions": asdict(REPORT)})
+    reports = SimpleNamespace(summary={"conventions": asdict(REFERENCE)})
     assert convention_lines([ours, old]) == [
         "- Convention: `best.pt` picked by the mean of per-image validation Dice (pet_seg's "
         "convention); Dice = 2|P∩G| / (|P|+|G|), an image with empty truth and prediction "

@@ -66,15 +66,15 @@ def test_the_sweep_is_the_reports_six_runs_at_its_recipe():
 
 def test_conventions_report_is_the_exact_reproduction():
     """One switch gives the report's computation: its averaging and, where it augmented, jitter."""
-    jobs, configs, _ = _jobs("experiment=reproduce", "conventions=report")
+    jobs, configs, _ = _jobs("experiment=reproduce", "conventions=reference")
     for job, cfg in zip(jobs, configs, strict=True):
         assert cfg.conventions.val_dice == "val/dice_per_batch"
         assert cfg.conventions.dice_epsilon == pytest.approx(1e-8)
         augmented = SIX[_name(job)][2] == AUGMENT_ON
         assert augmented == bool(cfg.augmentation.get("jitter_masks")), _name(job)
-        assert augmented == cfg.augmentation._target_.endswith("ReportBatchAugment")
-    _, configs, _ = _jobs("experiment=reproduce")  # default: pet_seg's image-only jitter
-    assert {cfg.augmentation._target_ for cfg in configs} == {"pet_seg.augmentation.BatchAugment"}
+        assert augmented == cfg.augmentation._target_.endswith("ReferenceBatchAugment")
+    _, configs, _ = _jobs("experiment=reproduce")  # pet_seg's conventions: binary masks
+    assert not any(cfg.augmentation.get("jitter_masks") for cfg in configs)
 
 
 def test_seeds_multiply_each_run_and_demo_overrides_apply_to_all():

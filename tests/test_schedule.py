@@ -88,7 +88,7 @@ def test_none_keeps_the_rate_and_interval_is_validated():
 
 def test_plateau_watches_the_loss_the_conventions_name():
     assert _spec("plateau").monitor == "val/loss"
-    assert _spec("plateau", conventions="report").monitor == "val/loss_per_batch"
+    assert _spec("plateau", conventions="reference").monitor == "val/loss_per_batch"
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,13 @@
-"""Which way of averaging Dice and loss a run *acts on*: pet_seg's or the report's code's.
+"""Which way of averaging Dice and loss a run *acts on*: pet_seg's or the reference study's code's.
 
 Both averages are always computed and logged, each under its own name, so a curve averaged per
 batch is never drawn or compared as if it were one averaged per image:
 
 - ``train/dice``, ``val/dice``: the mean of per-image Dice (every image weighs the same).
-- ``train/dice_per_batch``, ``val/dice_per_batch``: the report's, one Dice per batch pooling
+- ``train/dice_per_batch``, ``val/dice_per_batch``: the reference's, one Dice per batch pooling
   every pixel of the batch, then the mean over batches (a last, partial batch counts as one).
 - ``train/loss``, ``val/loss``: the pixel mean over the split.
-- ``train/loss_per_batch``, ``val/loss_per_batch``: the report's, the mean over batches of each
+- ``train/loss_per_batch``, ``val/loss_per_batch``: the reference's, the mean over batches of each
   batch's mean loss.
 
 A ``Conventions`` (the ``conventions`` config group) says which validation Dice picks
@@ -29,7 +29,7 @@ VAL_LOSS_KEYS = ("val/loss", "val/loss_per_batch")
 class Conventions:
     """The ``conventions`` config group; field names are the YAML keys.
 
-    The defaults are pet_seg's: per-image Dice picks the checkpoint (the report's *test* numbers
+    The defaults are pet_seg's: per-image Dice picks the checkpoint (the reference's *test* numbers
     are per image, so selection and test then measure the same thing), the loss is the pixel
     mean (a partial last batch does not weigh as much as a full one), and an image with empty
     truth and empty prediction scores 1.
@@ -37,7 +37,10 @@ class Conventions:
 
     val_dice: str = "val/dice"  # val/dice | val/dice_per_batch: picks checkpoints/best.pt
     val_loss: str = "val/loss"  # val/loss | val/loss_per_batch: what scheduler.monitor watches
-    dice_epsilon: float | None = None  # None: empty/empty scores 1; 1e-8: the report's 0
+    dice_epsilon: float | None = None  # None: empty/empty scores 1; 1e-8: the reference's 0
+    # The reference's colour jitter also scaled the masks; ``augmentation=flip_jitter_reference``
+    # reads this key, so one switch (``conventions=reference``) gives all of its computation.
+    jitter_masks: bool = False
 
     def __post_init__(self) -> None:
         if self.val_dice not in VAL_DICE_KEYS:
@@ -59,6 +62,7 @@ class Conventions:
 
 
 PET_SEG = Conventions()
-REPORT = Conventions(
-    val_dice="val/dice_per_batch", val_loss="val/loss_per_batch", dice_epsilon=1e-8
-)
+REFERENCE = Conventions(
+    val_dice="val/dice_per_batch", val_loss="val/loss_per_batch", dice_epsilon=1e-8,
+    jitter_masks=True,
+)  # fmt: skip

@@ -52,8 +52,8 @@ class EpochState:
     loss_sum: float = 0.0  # Σ batch-mean loss x images: the pixel mean's numerator
     dice_sum: float = 0.0  # Σ per-image Dice
     seen: int = 0
-    batch_loss_sum: float = 0.0  # Σ batch-mean loss, over ``steps`` batches (the report's)
-    batch_dice_sum: float = 0.0  # Σ pooled-per-batch Dice (the report's)
+    batch_loss_sum: float = 0.0  # Σ batch-mean loss, over ``steps`` batches (the reference's)
+    batch_dice_sum: float = 0.0  # Σ pooled-per-batch Dice (the reference's)
     skipped: int = 0
     augment_rng: torch.Tensor | None = field(default=None, repr=False)
 

@@ -1,12 +1,12 @@
 """When and how a learning-rate scheduler is stepped, as data rather than name checks.
 
-The report steps OneCycleLR per batch, CosineAnnealingLR per epoch and ReduceLROnPlateau per
+The reference steps OneCycleLR per batch, CosineAnnealingLR per epoch and ReduceLROnPlateau per
 epoch on the validation loss. Each ``conf/scheduler/*.yaml`` says which through ``interval`` and
 ``monitor``, so a new scheduler is a new YAML file, not a new branch in the training loop.
 
 How many optimizer steps an epoch has is decided here too (``drops_last_batch``,
 ``steps_per_epoch``); a per-step schedule's ``total_steps`` (epochs x ``len(train_loader)``) and
-the report's "steps" column both follow from it.
+the reference's "steps" column both follow from it.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class SchedulerSpec:
 def drops_last_batch(num_images: int, batch_size: int) -> bool:
     """Whether the training loader drops its last batch: only when it would hold one image.
 
-    The report keeps the last, partial batch (PyTorch's default ``drop_last=False``) and so do
+    The reference keeps the last, partial batch (PyTorch's default ``drop_last=False``) and so do
     we, except a batch of a single image: BatchNorm would normalise with one image's statistics
     (and feed them into its running averages), and where a deep encoder's feature map shrinks
     to 1x1 PyTorch refuses outright ("Expected more than 1 value per channel when training").

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pet_seg.precision import PRECISIONS
 
 # trainer.lr_rule → k in lr = optimizer.lr · (batch_size / lr_reference_batch_size)^k.
-# keep: the report's choice (lr 1e-3 at batch 32 and 128 alike); linear: the same step per
+# keep: the reference's choice (lr 1e-3 at batch 32 and 128 alike); linear: the same step per
 # image as at the reference batch (Goyal et al. 2017, for SGD); sqrt: the same gradient-noise
 # scale (Krizhevsky 2014; Malladi et al. 2022 derive it for Adam).
 LR_RULES = {"keep": 0.0, "sqrt": 0.5, "linear": 1.0}
