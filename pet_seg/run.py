@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from pet_seg.checkpoint import folder_bytes, load_checkpoint
 from pet_seg.device import resolve_device
 from pet_seg.distributed import init_world, local_rank
+from pet_seg.extra_scores import ExtraScores, record_extras
 from pet_seg.paths import CONF_DIR
 from pet_seg.run_folder import RunFolder
 from pet_seg.scoring import Scores, summary_of, write_per_image
@@ -109,12 +110,16 @@ def _train_and_test(
             m, criterion, instantiate(cfg.augmentation), tracker, folder, settings, extras,
             world, conventions,
         )  # fmt: skip
+        scored = ExtraScores.of(datasets["test"]) if world.size == 1 else None
         test = test_best(
-            model, criterion, m.test_loader, device, folder, settings, world, conventions
+            model, criterion, m.test_loader, device, folder, settings, world, conventions, scored
+        )
+        columns = scored and record_extras(
+            scored, folder.calibration, model, m.val_loader, device, settings.precision
         )
         summary |= summary_of(test, "test") | {"status": "finished"}
         if world.is_main:
-            _record_test(folder, datasets["test"].names, test, tracker, summary)
+            _record_test(folder, datasets["test"].names, test, tracker, summary, columns)
         return float(summary["best/val_dice"])
     except KeyboardInterrupt:
         summary |= {"status": "interrupted", "error": "KeyboardInterrupt"}
@@ -158,10 +163,11 @@ def _start_wandb(
 
 
 def _record_test(
-    folder: RunFolder, names: list[str], test: Scores, tracker: Tracker, summary: dict[str, Any]
-) -> None:
+    folder: RunFolder, names: list[str], test: Scores, tracker: Tracker, summary: dict[str, Any],
+    columns: dict[str, list] | None = None,
+) -> None:  # fmt: skip
     """Per-image test results to CSV and W&B, and the Table-1 numbers to the W&B summary."""
-    write_per_image(folder.test_results, names, test)
+    write_per_image(folder.test_results, names, test, columns)
     rows = list(zip(names, test.dice.tolist(), test.iou.tolist(), strict=True))
     tracker.log_table("test/per_image", ["name", "dice", "iou"], rows)
     tracker.log_summary(summary)

@@ -7,6 +7,7 @@ read it, so every one of them asks this object for a path instead of spelling fi
     <run>/summary.json           status, Table-1 numbers, conventions, disk use (rewritten whole)
     <run>/metrics.jsonl          one JSON line per optimizer step and per epoch
     <run>/test_results.csv       per-image test scores of the best checkpoint
+    <run>/calibration.json       test (and val) probability bins: ECE, Dice by threshold
     <run>/job_status.json        a failure the run itself could not record (sweep callback)
     <run>/checkpoints/best.pt    weights + config (evaluate, predict, report)
     <run>/checkpoints/last.pt    everything resume needs, removed once the run has finished
@@ -66,6 +67,10 @@ class RunFolder:
     @property
     def test_results(self) -> Path:
         return self.path / "test_results.csv"
+
+    @property
+    def calibration(self) -> Path:
+        return self.path / "calibration.json"
 
     @property
     def job_status(self) -> Path:

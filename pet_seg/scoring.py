@@ -12,7 +12,7 @@ the per-image counts, batch losses as they go by.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +83,12 @@ def score_loader(
     desc: str = "eval",
     world: World | None = None,
     dice_epsilon: float | None = None,
+    observe: Callable[[Tensor, Tensor], None] | None = None,
 ) -> Scores:
     """Loss (pixel mean over the split, and mean of batch means) and per-image counts.
+
+    ``observe(logits, masks)`` sees every batch in loader order (the extra scores of
+    ``pet_seg.extra_scores``); single process only, as it would see one rank's shard.
 
     Under DDP each rank scores its shard and the counts are gathered in dataset order, so every
     rank returns the whole split's result; batch Dice then pools the batches a single process
@@ -104,6 +108,8 @@ def score_loader(
         loss_sum += loss * len(x)  # every image has H*W pixels
         batch_loss_sum += loss
         counts.append(pixel_counts(logits, y))
+        if observe is not None:
+            observe(logits, y)
         seen, batches = seen + len(x), batches + 1
     if seen == 0:
         raise ValueError("cannot evaluate an empty split")
@@ -124,21 +130,27 @@ def score_loader(
     )
 
 
-def write_per_image(path: Path, names: Sequence[str], scores: Scores) -> None:
-    """One CSV row per image: name, dice, iou and the pixel counts they come from."""
+def write_per_image(
+    path: Path, names: Sequence[str], scores: Scores, extra: dict[str, list] | None = None
+) -> None:
+    """One CSV row per image: name, dice, iou, the pixel counts they come from, and ``extra``
+    columns (``ExtraScores.columns()``: attributes, trimap-aware and boundary scores)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    extra = extra or {}
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["name", "dice", "iou", "intersection", "predicted", "true"])
+        writer.writerow(["name", "dice", "iou", "intersection", "predicted", "true", *extra])
         rows = zip(
             names,
             scores.dice.tolist(),
             scores.iou.tolist(),
             scores.counts.tolist(),
+            *extra.values(),
             strict=True,
         )
-        for name, dice, iou, (inter, pred, true) in rows:
-            writer.writerow([name, f"{dice:.6f}", f"{iou:.6f}", inter, pred, true])
+        for name, dice, iou, (inter, pred, true), *more in rows:
+            cells = [f"{v:.6f}" if isinstance(v, float) else v for v in more]
+            writer.writerow([name, f"{dice:.6f}", f"{iou:.6f}", inter, pred, true, *cells])
 
 
 def summary_of(scores: Scores, prefix: str = "test") -> dict[str, float]:
@@ -161,7 +173,7 @@ def save_masks(mask_dir: Path, names: Sequence[str], logits: Tensor) -> None:
 def score_split(
     model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int, *,
     tta: bool = False, original: bool = False, mask_dir: Path | None = None, progress: bool = True,
-    dice_epsilon: float | None = None,
+    dice_epsilon: float | None = None, observe: Callable[[Tensor, Tensor], None] | None = None,
 ) -> Scores:  # fmt: skip
     """Per-image counts over a whole dataset, at the model's input size or each image's own.
 
@@ -174,11 +186,12 @@ def score_split(
         net = FlipTTA(model) if tta else model
         criterion = nn.BCEWithLogitsLoss()
         return score_loader(
-            net, criterion, loader, device, progress=progress, dice_epsilon=dice_epsilon
-        )
+            net, criterion, loader, device, progress=progress, dice_epsilon=dice_epsilon,
+            observe=observe,
+        )  # fmt: skip
     return score_at_original_size(
         model, dataset, loader, device, tta=tta, original=original, mask_dir=mask_dir,
-        progress=progress, dice_epsilon=dice_epsilon,
+        progress=progress, dice_epsilon=dice_epsilon, observe=observe,
     )  # fmt: skip
 
 
@@ -201,7 +214,7 @@ def _scored_pairs(
 def score_at_original_size(
     model: nn.Module, dataset: Dataset, loader: DataLoader, device: torch.device, *,
     tta: bool, original: bool, mask_dir: Path | None, progress: bool,
-    dice_epsilon: float | None,
+    dice_epsilon: float | None, observe: Callable[[Tensor, Tensor], None] | None = None,
 ) -> Scores:  # fmt: skip
     """Scores (and saved masks) image by image; with ``original``, at each picture's own size.
 
@@ -221,6 +234,8 @@ def score_at_original_size(
             loss_sum += criterion(pair_logits, target).double()
             pixels += target.numel()
             counts.append(pixel_counts(pair_logits, target))
+            if observe is not None:
+                observe(pair_logits, target)
             if mask_dir is not None:
                 save_masks(mask_dir, pair_names, pair_logits)
     if pixels == 0:

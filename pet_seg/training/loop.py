@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -335,6 +335,7 @@ def test_best(
     settings: TrainerSettings,
     world: World = SINGLE_PROCESS,
     conventions: Conventions = PET_SEG,
+    observe: Callable[..., None] | None = None,  # sees each batch (pet_seg.extra_scores)
 ) -> Scores:
     """The test split's per-image scores of ``best.pt`` (the best validation Dice)."""
     model.load_state_dict(load_checkpoint(run.best)["model"])
@@ -342,5 +343,5 @@ def test_best(
     return score_loader(
         model, criterion, loader, device, settings.precision, settings.channels_last,
         progress=settings.progress, desc="test", world=world,
-        dice_epsilon=conventions.dice_epsilon,
+        dice_epsilon=conventions.dice_epsilon, observe=observe,
     )  # fmt: skip
