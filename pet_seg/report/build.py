@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pet_seg.report.reference.reproduce import write_reproduction
+from pet_seg.report.render.breakdowns import Breakdowns, write_breakdowns
 from pet_seg.report.render.plots import plot_curves, plot_dice_distribution
 from pet_seg.report.render.samples import sample_grids
 from pet_seg.report.render.tables import (
@@ -82,6 +83,7 @@ class Report:
     label_keys: list[str] = field(default_factory=list)  # the swept keys naming the rows
     comparisons: list[Comparison] = field(default_factory=list)
     seeds: list[tuple[str, SeedSummary]] = field(default_factory=list)
+    breakdowns: Breakdowns = field(default_factory=lambda: Breakdowns([]))
 
 
 def default_out_dir(paths: Sequence[Path]) -> Path:
@@ -122,6 +124,7 @@ def render_markdown(report: Report, sources: Sequence[Path]) -> str:
         "",
         *comparison_markdown(report.comparisons),
         *seed_markdown(report.seeds),
+        *report.breakdowns.markdown,
         "## Runs",
         "",
         runs_table(report.runs),
@@ -159,6 +162,8 @@ def write_report(
     report.figures += plot_curves(runs, out)
     distribution = plot_dice_distribution(runs, out / "test_dice_distribution.png")
     report.figures += [distribution] if distribution else []
+    report.breakdowns = write_breakdowns(groups, label_keys, runs, out)
+    report.figures += report.breakdowns.figures
     grids, notes = sample_grids(runs, out, samples)
     report.figures += grids
     report.notes += notes
