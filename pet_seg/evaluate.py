@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from pet_seg.checkpoint import CheckpointError, load_checkpoint
 from pet_seg.data import DataError
 from pet_seg.device import resolve_device
+from pet_seg.extra_scores import ExtraScores, record_extras
 from pet_seg.panels import draw_panels
 from pet_seg.paths import CONF_DIR
 from pet_seg.run_folder import EvalFolder, RunFolder, write_json_atomic
@@ -144,10 +145,11 @@ def load_inputs(
 
 
 def write_results(
-    out: EvalFolder, cfg: DictConfig, names: Sequence[str], scores: Scores, used: dict
-) -> dict[str, Any]:
+    out: EvalFolder, cfg: DictConfig, names: Sequence[str], scores: Scores, used: dict,
+    columns: dict[str, list] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """``per_image.csv``, ``summary.json`` and the ``config.yaml`` that produced them."""
-    write_per_image(out.per_image, names, scores)
+    write_per_image(out.per_image, names, scores, columns)
     summary = {"ckpt": str(cfg.ckpt), "split": cfg.split, "tta": cfg.tta}
     summary |= {"eval_resolution": cfg.eval_resolution, "images": len(names)}
     summary |= summary_of(scores, prefix=cfg.split)
@@ -168,12 +170,14 @@ def run_evaluation(cfg: DictConfig, overrides: Sequence[Override]) -> dict[str, 
     )
     out.path.mkdir(parents=True, exist_ok=True)
     mask_dir = out.masks if cfg.save_masks else None
+    scored = ExtraScores.of(dataset)  # attributes, trimap/boundary scores, probability bins
     scores = score_split(
         model, dataset, device, cfg.batch_size, tta=cfg.tta, original=original,
         mask_dir=mask_dir, progress=cfg.progress,
-        dice_epsilon=used["conventions"].get("dice_epsilon"),
+        dice_epsilon=used["conventions"].get("dice_epsilon"), observe=scored,
     )  # fmt: skip
-    summary = write_results(out, cfg, dataset.names, scores, used)
+    columns = scored and record_extras(scored, out.calibration, model, None, device)
+    summary = write_results(out, cfg, dataset.names, scores, used, columns)
     if cfg.panels > 0:
         write_panels(out, model, dataset, scores, cfg.panels, device, cfg.tta, original)
     keys = ("dice_mean", "dice_median", "dice_std", "dice_min", "dice_max", "iou_mean", "loss")

@@ -143,6 +143,10 @@ class EvalFolder:
         return self.path / "config.yaml"
 
     @property
+    def calibration(self) -> Path:
+        return self.path / "calibration.json"
+
+    @property
     def masks(self) -> Path:
         return self.path / "masks"
 

@@ -67,6 +67,9 @@ def report_payload(report: Report) -> dict[str, Any]:
             data=[[_finite(v) for v in row] for row in seed_rows(report)],
         ),
     }
+    for name, (columns, rows) in report.breakdowns.tables.items():  # "Where a difference…"
+        data = [[_finite(v) for v in row] for row in rows]
+        payload[f"report/breakdown/{name.replace(' ', '_')}"] = wandb.Table(columns, data)
     for path in report.figures:
         payload[f"figures/{path.stem}"] = wandb.Image(str(path), caption=path.stem)
     return payload
