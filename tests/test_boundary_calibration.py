@@ -128,3 +128,37 @@ def test_attributes_from_split_files_and_unknown_names(tmp_path):
     assert identities_of(tmp_path / "nowhere", ["x_1"])[0].species == "unknown"
     assert breed_name("great_pyrenees_100") == "great_pyrenees"
     assert pet_share(np.array([[1, 3], [2, 2]])) == 0.5
+
+
+def test_extra_scores_on_real_pets_predicted_perfectly(tmp_path):
+    from pet_seg.data.mini import MINI_ROOT
+    from pet_seg.data.oxford_pet import load_sample, read_split
+    from pet_seg.extra_scores import COLUMNS, ExtraScores
+    from pet_seg.scoring import Scores, write_per_image
+
+    names = [*read_split(MINI_ROOT, "test")[:3], "not_listed_7"]
+    extras = ExtraScores(MINI_ROOT, names, with_hd95=True)
+    masks = torch.stack([torch.from_numpy(load_sample(MINI_ROOT, n, 64)[1]) for n in names[:3]])
+    masks = torch.cat([masks, masks[:1]])[:, None].float()  # (4, 1, 64, 64)
+    extras(masks * 20 - 10, masks)  # logits: +10 on the truth, -10 elsewhere
+    columns = extras.columns()
+    assert columns["species"][:3] == ["cat"] * 3 and columns["species"][3] == "unknown"
+    assert columns["boundary_iou"] == [1.0] * 4 and columns["hd95_px"] == [0.0] * 4
+    assert columns["dice_trimap"][:3] == [1.0] * 3  # border pixels predicted as pet: ignored
+    assert math.isnan(columns["dice_trimap"][3])  # no trimap for the unlisted name
+    width, height = (int(v) for v in (columns["original_width"][0], columns["original_height"][0]))
+    assert max(width, height) <= 160 and 0 < columns["pet_share"][0] < 1
+    assert columns["boundary_width_px"][0] == pytest.approx(0.02 * math.hypot(width, height))
+    counts = torch.tensor([[5, 5, 5]] * 4)
+    write_per_image(tmp_path / "r.csv", names, Scores(0.0, counts), columns)
+    header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
+    assert header == [
+        "name",
+        "dice",
+        "iou",
+        "intersection",
+        "predicted",
+        "true",
+        *COLUMNS,
+        "hd95_px",
+    ]
