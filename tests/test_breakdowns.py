@@ -122,3 +122,34 @@ def test_section_markdown_and_tables(sweep, tmp_path):
     # calibration figures drawn from calibration.json without bins are skipped, not an error;
     # the gallery needs checkpoints, so it is skipped with a note
     assert "gallery skipped" in text
+
+
+@pytest.mark.slow
+def test_tiny_run_records_the_extras_and_the_report_shows_them(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tiny import tiny_overrides
+
+    from pet_seg.extra_scores import COLUMNS
+    from pet_seg.report import write_report
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "pet_seg.run", *tiny_overrides(tmp_path / "data", epochs=1),
+               "logger=none", f"hydra.run.dir={run}"]  # fmt: skip
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(repo)})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    with (run / "test_results.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert set(COLUMNS) <= set(rows[0]) and len(rows) == 12
+    assert {row["species"] for row in rows} == {"cat", "dog"}
+    record = json.loads((run / "calibration.json").read_text())
+    assert record["picked_by"] == "val" and len(record["test"]["dice"]) == 19
+    assert record["test_dice_at_0.5"] == pytest.approx(np.mean([float(r["dice"]) for r in rows]))
+    report = write_report([run], tmp_path / "report", samples=0)
+    text = report.markdown.read_text()
+    assert "## Where a difference comes from" in text and "too few" in text  # 12 images
+    assert {"reliability.png", "threshold_dice.png"} <= {p.name for p in report.figures}
