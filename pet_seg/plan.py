@@ -28,7 +28,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from pet_seg.plan_cost import SPLIT_NAMES, Speed, estimate_minutes, measure_speed, split_sizes
+from pet_seg.data.oxford_pet import SPLITS
+from pet_seg.plan_cost import Speed, estimate_minutes, measure_speed, split_sizes
+from pet_seg.run_label import label_of, varying_keys
 
 log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -105,10 +107,11 @@ def make_plan(
     """Compose every job; time each distinct model once with ``measure``; estimate each job."""
     jobs = sweep_jobs(config)
     plan = Plan(shared=[item for item in jobs[0] if all(item in job for job in jobs)])
+    keys = varying_keys(jobs)
     measured: dict[str, Speed | None] = {}
     for job in jobs:
         cfg = compose_job(job)
-        label = " ".join(item for item in job if item not in plan.shared)
+        label = label_of(job, keys)
         run = planned_run(job, label or str(config.get("name", "run")), cfg)
         if run.images is None:
             plan.notes.append(f"{run.label}: no dataset at data.root={cfg.data.get('root')}")
@@ -162,7 +165,7 @@ def render(plan: Plan) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for index, run in enumerate(plan.runs):
-        images = " / ".join(str(run.images[s]) for s in SPLIT_NAMES) if run.images else "?"
+        images = " / ".join(str(run.images[s]) for s in SPLITS) if run.images else "?"
         minutes = "?" if run.minutes is None else _minutes(run.minutes)
         lines.append(
             f"| {index} | {run.label} | {run.model} | {run.augmentation} | {run.scheduler} | "

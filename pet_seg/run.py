@@ -23,6 +23,7 @@ from pet_seg.device import resolve_device
 from pet_seg.distributed import init_world, local_rank
 from pet_seg.paths import CONF_DIR
 from pet_seg.run_folder import RunFolder
+from pet_seg.run_label import label_of, parse_override
 from pet_seg.scoring import Scores, summary_of, write_per_image
 from pet_seg.tracking import Tracker
 from pet_seg.training.job_scope import job_scope
@@ -168,22 +169,20 @@ def _record_test(
 
 
 def job_name(hydra_cfg: DictConfig, default: str) -> str:
-    """A run's display name: its values of the swept keys, e.g. ``model=unet,scheduler=cosine``.
+    """A run's display name (``pet_seg.run_label``): ``model=unet, scheduler=cosine``.
 
-    Constant overrides (data root, epochs) would make every name of a sweep share a long
-    prefix, so in a multirun only keys swept on the command line or in
-    ``hydra.sweeper.params`` are kept.
+    In a multirun only keys swept on the command line or in ``hydra.sweeper.params`` are kept.
     """
     overrides = list(hydra_cfg.overrides.task)
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        swept = set(hydra_cfg.sweeper.get("params") or {})
-        multirun = Path(hydra_cfg.sweep.dir) / "multirun.yaml"  # the basic sweeper writes it
-        if multirun.is_file():
-            sweep = OmegaConf.load(multirun).hydra.overrides.task
-            parsed = OverridesParser.create().parse_overrides(list(sweep))
-            swept |= {o.key_or_group for o in parsed if o.is_sweep_override()}
-        overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept]
-    return ",".join(overrides) or default
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return label_of(overrides, {parse_override(o)[0] for o in overrides}) or default
+    swept = set(hydra_cfg.sweeper.get("params") or {})
+    multirun = Path(hydra_cfg.sweep.dir) / "multirun.yaml"  # the basic sweeper writes it
+    if multirun.is_file():
+        sweep = OmegaConf.load(multirun).hydra.overrides.task
+        parsed = OverridesParser.create().parse_overrides(list(sweep))
+        swept |= {o.key_or_group for o in parsed if o.is_sweep_override()}
+    return label_of(overrides, swept) or default
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

@@ -33,7 +33,7 @@ from pet_seg.report.__main__ import main as report_main
 from pet_seg.report.build import convention_lines
 from pet_seg.report.callback import ReportCallback
 from pet_seg.report.runs.folder import load_run, read_metrics
-from pet_seg.report.runs.labels import parse_override
+from pet_seg.run_label import parse_override
 from pet_seg.training.conventions import PET_SEG, REFERENCE
 
 REPO = Path(__file__).resolve().parents[1]

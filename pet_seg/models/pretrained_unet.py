@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torchvision.models import ResNet, ResNet34_Weights, resnet34
 
 from pet_seg.models.parts import OutConv
-from pet_seg.models.resnet34_unet import UNetDecoder
+from pet_seg.models.unet_decoder import UNetDecoder
 
 UNTRAINED = "untrained"
 
