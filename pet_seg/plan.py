@@ -14,6 +14,7 @@ a sweep: anything it cannot work out it says so and the runs go on.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -30,10 +31,15 @@ from omegaconf import DictConfig
 
 from pet_seg.data.oxford_pet import SPLITS
 from pet_seg.plan_cost import Speed, estimate_minutes, measure_speed, split_sizes
+from pet_seg.report.statistics.seeds_needed import seeds_needed
 from pet_seg.run_label import label_of, varying_keys
 
 log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# Seed-to-seed SD of a run's mean test Dice on the shipped pets at the quickstart's settings
+# (ResNet34-UNet + one-cycle, seeds 0, 1, 2: 0.7671, 0.7665, 0.7425; README "What a verdict
+# means"): the default prior of `python -m pet_seg.plan --difference`.
+SHIPPED_PETS_SEED_SD = 0.014
 
 
 @dataclass
@@ -49,6 +55,7 @@ class PlannedRun:
     batch_size: int
     image_size: int
     images: dict[str, int] | None
+    seed: int = 0
     minutes: float | None = None
 
 
@@ -75,6 +82,7 @@ def planned_run(job: list[str], label: str, cfg: DictConfig) -> PlannedRun:
         batch_size=int(cfg.trainer.batch_size),
         image_size=int(cfg.data.image_size),
         images=split_sizes(cfg.data),
+        seed=int(cfg.trainer.seed),
     )
 
 
@@ -155,6 +163,55 @@ def headline(plan: Plan) -> str:
     )
 
 
+def configurations(plan: Plan) -> dict[str, list[PlannedRun]]:
+    """The plan's runs by configuration: runs that differ only in ``trainer.seed``."""
+    grouped: dict[str, list[PlannedRun]] = {}
+    for run in plan.runs:
+        key = label_of(run.overrides, {k for k in varying_keys([r.overrides for r in plan.runs])
+                                       if k != "trainer.seed"})  # fmt: skip
+        grouped.setdefault(key, []).append(run)
+    return grouped
+
+
+def seeds_note(plan: Plan) -> str:
+    """Whether the sweep can give verdicts about configurations (>= 2 seeds each), and how."""
+    groups = configurations(plan)
+    seeds = min(len({run.seed for run in runs}) for runs in groups.values())
+    if seeds >= 2:
+        return (
+            f"{seeds} seeds per configuration: the report's verdicts count training noise "
+            "(seeds) as well as the test images."
+        )
+    return (
+        "One seed per configuration: the report can compare the trained models but give no "
+        "verdict about the configurations, which needs at least 2 (better 3) seeds per arm: "
+        f"add `trainer.seed=0,1,2` ({2 * len(plan.runs)} more runs"
+        + (f", ≈ {_minutes(2 * plan.total_minutes)} more minutes)." if plan.total_minutes else ").")
+    )
+
+
+def seeds_for(plan: Plan, difference: float, seed_sd: float) -> str:
+    """How many seeds per configuration a ``difference`` in test Dice needs, and their cost.
+
+    ``seed_sd`` is the seed-to-seed SD of a run's mean test Dice, from an earlier sweep's report
+    (its "How many seeds" table) or the README's measurement; the test images' own noise is not
+    counted, so this is the least it takes.
+    """
+    needed = seeds_needed(difference, seed_sd=seed_sd)
+    groups = configurations(plan)
+    if needed is None:
+        return f"A difference of {difference:g} is out of reach with seed SD {seed_sd:g}."
+    per_run = [run.minutes for run in plan.runs if run.minutes is not None]
+    minutes = len(groups) * needed * float(sum(per_run) / len(per_run)) if per_run else None
+    cost = f", ≈ {_minutes(minutes)} device-minutes" if minutes is not None else ""
+    return (
+        f"To detect a test-Dice difference of {difference:g} (80% power, α = 0.05) with a "
+        f"seed-to-seed SD of {seed_sd:g}: at least {needed} seeds per configuration, "
+        f"`trainer.seed={','.join(map(str, range(needed)))}` — {len(groups)} configurations × "
+        f"{needed} = {len(groups) * needed} runs{cost}."
+    )
+
+
 def render(plan: Plan) -> str:
     """``plan.md``'s body: one row per run, how the speed was measured, and the total."""
     lines = [
@@ -173,7 +230,7 @@ def render(plan: Plan) -> str:
         )
     measured = [f"- measured for {name}: {s.describe()}" for name, s in plan.speeds.items()]
     notes = [f"- note: {note}" for note in plan.notes]
-    for block in (measured, notes, [headline(plan)]):
+    for block in (measured, notes, [headline(plan)], [seeds_note(plan)]):
         lines += ["", *block] if block else []
     return "\n".join(lines)
 
@@ -232,12 +289,27 @@ def main(argv: list[str] | None = None) -> int:
 
     from pet_seg.paths import CONF_DIR
 
-    overrides = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m pet_seg.plan",
+        description="The plan of `python -m pet_seg.run -m OVERRIDES`, without running it.",
+    )
+    parser.add_argument("overrides", nargs="*", help="the sweep's Hydra overrides")
+    parser.add_argument(
+        "--difference", type=float, default=None,
+        help="a test-Dice difference to detect: say how many seeds and minutes it takes",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed-sd", type=float, default=SHIPPED_PETS_SEED_SD,
+        help="seed-to-seed SD of a run's test Dice (default: measured on the shipped pets)",
+    )  # fmt: skip
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
-        config = loader.load_configuration("config", overrides, RunMode.MULTIRUN)
+        config = loader.load_configuration("config", args.overrides, RunMode.MULTIRUN)
         plan = make_plan(config, partial(loader.load_sweep_config, config), measure_speed)
     print(f"# Plan: {config.get('name', 'sweep')}\n\n{render(plan)}")
+    if args.difference is not None:
+        print(f"\n{seeds_for(plan, args.difference, args.seed_sd)}")
     return 0
 
 

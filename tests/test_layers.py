@@ -20,7 +20,7 @@ FLOORS = [
     ("pet_seg.trained_model", "pet_seg.scoring", "pet_seg.tracking", "pet_seg.calibration",
      "pet_seg.boundary"),
     ("pet_seg.training",),
-    ("pet_seg.bench", "pet_seg.plan_cost", "pet_seg.plan"),
+    ("pet_seg.bench", "pet_seg.plan_cost"),
     # the report, room by room
     ("pet_seg.report.runs",),
     ("pet_seg.report.statistics",),
@@ -30,7 +30,7 @@ FLOORS = [
     ("pet_seg.report.publish",),
     ("pet_seg.report.callback", "pet_seg.report.__main__"),
     # the command lines
-    ("pet_seg.run", "pet_seg.evaluate", "pet_seg.predict"),
+    ("pet_seg.run", "pet_seg.evaluate", "pet_seg.predict", "pet_seg.plan"),
 ]  # fmt: skip
 
 
