@@ -22,6 +22,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import math
 import os
 import platform
 import re
@@ -114,6 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--ddp-tolerance", type=float, default=0.05, help="test Dice mean")
     parser.add_argument("--recheck", type=Path, default=None, help="judge this folder again")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands; run none")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every training run")
     return parser.parse_args(argv)
 
@@ -124,8 +126,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Runner:
     """Runs the sub-commands one after another inside one deadline, logging each to steps.json."""
 
-    def __init__(self, out: Path, budget_s: float, env: dict[str, str]) -> None:
-        self.out, self.deadline = out, time.monotonic() + budget_s
+    def __init__(self, out: Path, budget_s: float, env: dict[str, str], dry: bool = False) -> None:
+        self.out, self.deadline, self.dry = out, time.monotonic() + budget_s, dry
         # this checkout's pet_seg and scripts, whatever the environment has installed
         path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         self.env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": path, **env}
@@ -140,6 +142,8 @@ class Runner:
             step |= {"rc": -1, "wall_s": 0.0, "note": "skipped: time budget spent"}
             return self._log(step)
         print(f"[gpu_check] {name}: {' '.join(command)}", file=sys.stderr, flush=True)
+        if self.dry:
+            return 0
         started = time.monotonic()
         with open(self.out / "logs" / f"{name}.log", "w") as log:
             try:
@@ -306,23 +310,19 @@ def run_utilisation(run: Runner, p: Profile, out: Path, user: list[str]) -> None
     the data cache, the first epoch (cuDNN autotuning) and the test pass are left out; the
     epochs in it still include validation and best.pt writes. Saved to util.json.
     """
-    if p.device == "cpu" or not p.util_epochs or not shutil.which("nvidia-smi"):
-        return
     run_dir = out / "runs" / "util"
+    command = train_command(
+        dataclasses.replace(p, epochs=p.util_epochs), "unet", *fast_variant(p), *user,
+        f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    if p.device == "cpu" or not p.util_epochs or run.dry or not shutil.which("nvidia-smi"):
+        if run.dry and p.util_epochs:
+            run("util", command)
+        return
     monitor, stop, marks = UtilisationMonitor(), threading.Event(), list[float]()
     watcher = threading.Thread(target=epoch_times, args=(run_dir / "metrics.jsonl", stop, marks))
     watcher.start()
-    long = dataclasses.replace(p, epochs=p.util_epochs)
-    run(
-        "util",
-        train_command(
-            long,
-            "unet",
-            *fast_variant(p),
-            *user,
-            f"hydra.run.dir={run_dir}",
-        ),
-    )
+    run("util", command)
     stop.set()
     watcher.join()
     samples = monitor.stop()
@@ -375,16 +375,16 @@ def collect(args: argparse.Namespace, out: Path) -> None:
             "overrides": args.overrides, "budget_s": args.budget_s}  # fmt: skip
     (out / "device.json").write_text(json.dumps(info, indent=2) + "\n")
     (out / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
-    if p.device.startswith("cuda") and not info["gpu_count"]:
+    if p.device.startswith("cuda") and not info["gpu_count"] and not args.dry_run:
         print("[gpu_check] no CUDA device visible; use --device cpu --smoke", file=sys.stderr)
         return
-    run = Runner(out, args.budget_s, p.env)
+    run = Runner(out, args.budget_s, p.env, dry=args.dry_run)
     run_grid(run, p, out, args.overrides)
     run_sweep(run, p, out, args.overrides)
     run_bench(run, p, out)
     run_utilisation(run, p, out, args.overrides)
-    run_compile(run, p, out, args.overrides)
     run_ddp(run, p, out, args.overrides, procs)
+    run_compile(run, p, out, args.overrides)
 
 
 # ------------------------------------------------------------------------------ judging
@@ -450,13 +450,17 @@ def run_label(r: dict[str, Any]) -> str:
 
 
 def check_run(name: str, r: dict[str, Any], min_gain: float) -> list[Check]:
-    """Finished (so no non-finite loss: trainer.nonfinite=stop fails the run) and learning."""
-    finished = r["status"] == "finished"
+    """Finished (trainer.nonfinite=stop fails a run on a NaN/inf loss), every epoch's training
+    loss finite (in case a run was told to skip such steps), and learning."""
+    losses = [x for x in r["train_loss"] if x is not None]
+    finite = bool(losses) and all(math.isfinite(x) for x in losses)
+    finished = r["status"] == "finished" and finite
+    status = r["status"] if finite else f"{r['status']}, train loss {losses}"
     dice = [d for d in r["val_dice"] if d is not None]
     gain = dice[-1] - dice[0] if len(dice) > 1 else float("nan")
     curve = " → ".join(f"{d:.3f}" for d in dice) or "no epochs"
     return [
-        Check(f"{name}: finished, finite loss", finished, r["status"], r["error"][:200]),
+        Check(f"{name}: finished, finite loss", finished, status, r["error"][:200]),
         Check(f"{name}: learns (val Dice gain > {min_gain})", len(dice) > 1 and gain > min_gain,
               f"{gain:+.3f}", curve),
     ]  # fmt: skip
@@ -551,7 +555,7 @@ def ddp_checks(out: Path, procs: int, tolerance: float) -> list[Check]:
               bool(names) and names == [row["name"] for row in single], f"{len(names)} images"),
         Check(f"{name}: per-image Dice = 1-process re-score of its best.pt (1e-3)",
               bool(diffs) and len(diffs) == len(ddp) and max(diffs) <= 1e-3,
-              f"max |Δ| {max(diffs, default=float('nan')):.2e}"),
+              f"max abs diff {max(diffs, default=float('nan')):.2e}"),
         Check(f"{name}: test Dice mean within {tolerance} of 1 GPU", gap <= tolerance,
               f"{mean['ddp']:.4f} vs {mean['single']:.4f}"),
     ]  # fmt: skip
@@ -651,6 +655,11 @@ def verdict(passed: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: "n/a"}[passed]
 
 
+def cell(text: str) -> str:
+    """Text that cannot break a markdown table row (errors carry pipes and newlines)."""
+    return str(text).replace("|", "/").replace("\n", " ")
+
+
 def fmt(value: Any, spec: str = ".1f") -> str:
     return "—" if value is None else format(value, spec)
 
@@ -674,8 +683,8 @@ def render(result: dict[str, Any]) -> str:
         if kind == "target":
             lines += ["", "## Targets (printed, never fail the script)", "",
                       "| target | verdict | value | detail |", "|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {c['name']} | {verdict(c['passed'])} | {c['value']} | {c['detail']} |"
-                  for c in result["checks"] if c["kind"] == kind]  # fmt: skip
+        lines += [f"| {c['name']} | {verdict(c['passed'])} | {cell(c['value'])} | "
+                  f"{cell(c['detail'])} |" for c in result["checks"] if c["kind"] == kind]  # fmt: skip
     lines += ["", "## Training runs", "",
               "| run | status | val Dice by epoch | epoch img/s | peak CUDA MiB | test Dice |",
               "|---|---|---|---|---|---|"]  # fmt: skip
@@ -715,6 +724,8 @@ def main(argv: list[str] | None = None) -> int:
         out = (args.out or REPO / "outputs" / "gpu_check" / stamp).resolve()
         out.mkdir(parents=True, exist_ok=True)
         collect(args, out)
+        if args.dry_run:
+            return 0
     result = judge(out, args)
     (out / "gpu_check.json").write_text(json.dumps(result, indent=2) + "\n")
     text = render(result)

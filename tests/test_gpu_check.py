@@ -100,7 +100,8 @@ def _fake_run(run_dir: Path, seed: int = 0, peak: int | None = None, dice: str =
     trainer = {"precision": "bf16-mixed", "channels_last": True, "compile": False, "seed": seed}
     config = {"model": {"_target_": "pet_seg.models.UNet"}, "trainer": trainer}
     (run_dir / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
-    epochs = [{"kind": "epoch", "epoch": e, "val/dice": d} for e, d in [(1, 0.5), (2, 0.7)]]
+    epochs = [{"kind": "epoch", "epoch": e, "val/dice": d, "train/loss": 0.4}
+              for e, d in [(1, 0.5), (2, 0.7)]]  # fmt: skip
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in epochs))
     summary = {"status": "finished", "test/dice_mean": 0.7} | (
         {} if peak is None else {"peak_cuda_bytes": peak})  # fmt: skip
@@ -146,6 +147,12 @@ def test_sweep_peaks_and_ddp_are_judged_from_the_run_folders(tmp_path):
     assert not checks["DDP (2 processes): test images = one process's, once each"]["passed"]
     rescore = "DDP (2 processes): per-image Dice = 1-process re-score of its best.pt (1e-3)"
     assert not checks[rescore]["passed"]
+
+    # a run told to skip non-finite steps can finish with a NaN epoch loss: still a failure
+    metrics = bad / "runs" / "sweep" / "0" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text().replace("0.4", "NaN", 1))
+    _load_script().main(["--recheck", str(bad)])
+    assert not _checks(bad)["sweep seed 0: finished, finite loss"]["passed"]
 
 
 def test_utilisation_monitor_reads_nvidia_smi(tmp_path, monkeypatch):
