@@ -683,8 +683,9 @@ def render(result: dict[str, Any]) -> str:
         if kind == "target":
             lines += ["", "## Targets (printed, never fail the script)", "",
                       "| target | verdict | value | detail |", "|---|---|---|---|"]  # fmt: skip
+        rows = [c for c in result["checks"] if c["kind"] == kind]
         lines += [f"| {c['name']} | {verdict(c['passed'])} | {cell(c['value'])} | "
-                  f"{cell(c['detail'])} |" for c in result["checks"] if c["kind"] == kind]  # fmt: skip
+                  f"{cell(c['detail'])} |" for c in rows]  # fmt: skip
     lines += ["", "## Training runs", "",
               "| run | status | val Dice by epoch | epoch img/s | peak CUDA MiB | test Dice |",
               "|---|---|---|---|---|---|"]  # fmt: skip
