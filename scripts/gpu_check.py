@@ -405,17 +405,23 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """One record per line; a line cut short by a killed run is left out."""
+    records = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
 def read_run(run_dir: Path) -> dict[str, Any]:
     """What a run folder says: its settings, status, val Dice per epoch, speed, peak memory."""
     config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (
         run_dir / "config.yaml").is_file() else {}  # fmt: skip
     trainer = config.get("trainer", {})
-    records = []
-    if (run_dir / "metrics.jsonl").is_file():
-        records = [
-            json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-        ]
-    epochs = [r for r in records if r.get("kind") == "epoch"]
+    epochs = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("kind") == "epoch"]
     later = epochs[1:] or epochs  # the first epoch carries cuDNN autotuning and compilation
     summary = read_json(run_dir / "summary.json")
     return {
