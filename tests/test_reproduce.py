@@ -64,17 +64,30 @@ def test_the_sweep_is_the_reports_six_runs_at_its_recipe():
     assert set(master.hydra.callbacks) == {"plan", "report"}  # report: the base config's
 
 
-def test_conventions_report_is_the_exact_reproduction():
-    """One switch gives the report's computation: its averaging and, where it augmented, jitter."""
-    jobs, configs, _ = _jobs("experiment=reproduce", "conventions=reference")
+def _conventions_and_jitter(job, cfg) -> tuple[bool, bool, bool]:
+    """(augmented run, masks jittered, reference conventions) of one composed job."""
+    augmented = SIX[_name(job)][2] == AUGMENT_ON
+    reference = cfg.conventions.val_dice == "val/dice_per_batch"
+    return augmented, bool(cfg.augmentation.get("jitter_masks")), reference
+
+
+def test_a_plain_reproduce_computes_as_the_reference_did():
+    """Its averaging and epsilon, and, where it augmented, its jitter that scaled the masks."""
+    jobs, configs, _ = _jobs("experiment=reproduce")
     for job, cfg in zip(jobs, configs, strict=True):
-        assert cfg.conventions.val_dice == "val/dice_per_batch"
+        augmented, jittered, reference = _conventions_and_jitter(job, cfg)
+        assert reference and cfg.conventions.val_loss == "val/loss_per_batch", _name(job)
         assert cfg.conventions.dice_epsilon == pytest.approx(1e-8)
-        augmented = SIX[_name(job)][2] == AUGMENT_ON
-        assert augmented == bool(cfg.augmentation.get("jitter_masks")), _name(job)
+        assert augmented == jittered, _name(job)
         assert augmented == cfg.augmentation._target_.endswith("ReferenceBatchAugment")
-    _, configs, _ = _jobs("experiment=reproduce")  # pet_seg's conventions: binary masks
-    assert not any(cfg.augmentation.get("jitter_masks") for cfg in configs)
+
+
+def test_conventions_pet_seg_gives_ours_and_binary_masks():
+    jobs, configs, _ = _jobs("experiment=reproduce", "conventions=pet_seg")
+    for job, cfg in zip(jobs, configs, strict=True):
+        augmented, jittered, reference = _conventions_and_jitter(job, cfg)
+        assert not reference and not jittered and cfg.conventions.dice_epsilon is None
+        assert augmented == cfg.augmentation._target_.endswith("ReferenceBatchAugment")
 
 
 def test_seeds_multiply_each_run_and_demo_overrides_apply_to_all():
