@@ -27,7 +27,7 @@ from tiny import CONF, tiny_overrides
 
 from pet_seg.plan import PlanCallback, sweep_jobs
 from pet_seg.plan_cost import Speed, estimate_minutes, split_sizes
-from pet_seg.report.reference.claims import BetterTestDice, check_claims, claims_table
+from pet_seg.report.reference.claims import BetterTestDice, Named, check_claims, claims_table
 from pet_seg.report.reference.reproduce import load_reference, runs_by_name, table1
 from pet_seg.report.reference.settings import deviation_lines, deviations
 from pet_seg.report.reference.training_claims import FasterTraining, ValidationLossRises
@@ -239,21 +239,32 @@ def test_overfitting_claim_reads_the_loss_the_conventions_name():
     )
 
 
-def test_training_time_claim_compares_measured_times_on_one_device():
-    claim = FasterTraining("r faster", faster="r", slower="u", reported="16 vs 30 min",
-                           reported_fraction=0.47)  # fmt: skip
+def test_training_time_claim_compares_measured_times_on_one_device_at_the_reports_settings(
+    release,
+):
+    claim = FasterTraining("r faster", faster="resnet-data-onecycle", slower="unet-data-onecycle",
+                           reported="16 vs 30 min", reported_fraction=0.47)  # fmt: skip
 
-    def timed(name: str, minutes: float, device: str = "NVIDIA H200") -> Run:
-        return _run(name, [1.0], summary={"train_time_s": 60 * minutes, "device": device})
+    def timed(resnet_minutes: float, device: str = "NVIDIA H200", *overrides: str) -> Named:
+        runs = {}
+        for name, minutes in (("resnet-data-onecycle", resnet_minutes), ("unet-data-onecycle", 30)):
+            run = _composed(release, name, *overrides)
+            run.summary = {"train_time_s": 60 * minutes, "device": "NVIDIA H200"}
+            runs[name] = [run]
+        runs["resnet-data-onecycle"][0].summary["device"] = device
+        return runs
 
-    row = claim.check(runs_by_name([timed("r", 16), timed("u", 30)]))
+    row = claim.check(timed(16))
     assert (row.verdict, row.ours) == (
-        "supported",
-        "16 vs 30 min: 47% less time (device: NVIDIA H200)",
-    )
-    assert _verdict(claim, timed("r", 25), timed("u", 30)) == "faster, by 17% rather than 47%"
-    assert _verdict(claim, timed("r", 31), timed("u", 30)) == "contradicted (not faster)"
-    assert _verdict(claim, timed("r", 16, "cpu"), timed("u", 30)).startswith("not comparable")
+        "supported", "16 vs 30 min: 47% less time (device: NVIDIA H200)"
+    )  # fmt: skip
+    assert claim.check(timed(25)).verdict == "faster, by 17% rather than 47%"
+    assert claim.check(timed(33)).verdict == "contradicted (not faster)"
+    assert "10% more time" in claim.check(timed(33)).ours
+    assert claim.check(timed(16, "cpu")).verdict == "not comparable (different devices)"
+    demo = claim.check(timed(16, "NVIDIA H200", "trainer.epochs=2")).verdict
+    assert demo == "not comparable (settings differ from the report's: trainer.epochs)"
+    assert claim.check(timed(16, "NVIDIA H200", "conventions=pet_seg")).verdict == "supported"
 
 
 def test_every_claim_of_the_report_has_a_row():
@@ -396,15 +407,40 @@ def test_seeds_split_sizes_and_assumptions_are_listed(release):
 # ---- end to end: the demo sweep on the shipped real pets --------------------------------------
 
 
-@pytest.mark.slow
-def test_demo_sweep_writes_the_plan_and_the_side_by_side_report(tmp_path):
-    sweep = tmp_path / "sweep"
-    overrides = [*tiny_overrides(tmp_path / "data", epochs=2), "logger=none"]
+def _sweep(tmp_path: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
+    overrides = [*tiny_overrides(tmp_path / "data", epochs=2), "logger=none", *extra]
     command = [sys.executable, "-m", "pet_seg.run", "-m", "experiment=reproduce", *overrides,
-               "trainer.num_threads=1", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+               "trainer.num_threads=1", f"hydra.sweep.dir={tmp_path / name}"]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "offline"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+def _listed(text: str) -> set[str]:
+    """The keys under "Settings that differ from the report's"."""
+    section = text.split("## Settings that differ")[1].split("\n## ")[0]
+    return {line.split("`")[1] for line in section.splitlines() if line.startswith("- `")}
+
+
+def _claim_rows(text: str) -> list[list[str]]:
+    section = text.split("## The report's claims, checked")[1].split("\n## ")[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return rows[1:]  # the header; the |---| line does not start with "| "
+
+
+VERDICTS = ("supported", "contradicted", "within noise", "not testable with one seed",
+            "not comparable", "not tested", "faster, by", "rises, but")  # fmt: skip
+# The demo's own overrides (tests/tiny.py): data, its image size and split sizes, epochs, batch,
+# model width. Nothing else may be listed: the conventions are the report's by default.
+DEMO_KEYS = {"data", "data.image_size", "images", "trainer.epochs", "trainer.batch_size",
+             "model.base_channels"}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_demo_sweep_writes_the_plan_and_the_side_by_side_report(tmp_path):
+    done = _sweep(tmp_path, "sweep")
+    sweep = tmp_path / "sweep"
     assert "[pet_seg] plan" in done.stdout and "**6 runs, ≈ " in done.stdout
 
     plan = json.loads((sweep / "plan.json").read_text())
@@ -423,13 +459,43 @@ def test_demo_sweep_writes_the_plan_and_the_side_by_side_report(tmp_path):
         "### ResNet34-UNet",
     ):
         assert heading in text
-    assert "`trainer.epochs` = 2 (report: 50)" in text and "test images = 12 (report: 3669)" in text
-    claims = [line for line in text.splitlines() if line.startswith("| ") and "|" in line[2:]]
-    assert sum("not comparable (2 epochs, the report's 50)" in line for line in claims) == 2
+    assert _listed(text) == DEMO_KEYS
+    assert "- `trainer.epochs` = 2 (report: 50)" in text
+    assert "- `images` = 36 / 4 / 12 (report: 3312 / 368 / 3669)" in text
+
+    per_batch = next(
+        line for line in text.splitlines() if line.startswith("| test Dice mean, pooled")
+    )
+    assert per_batch.count("not in Table 1") == 2 and "not logged" not in per_batch
+    summary = json.loads(next(sweep.glob("*/summary.json")).read_text())
+    assert 0 <= summary["test/dice_per_batch"] <= 1 and summary["device"] == "cpu"
+
+    rows = _claim_rows(text)
+    assert len(rows) == len(load_reference()["claims"]) == 7
+    verdicts = [row[5] for row in rows]
+    assert all(v.startswith(VERDICTS) for v in verdicts), verdicts
+    assert verdicts[:4] == ["not testable with one seed"] * 4  # one seed each: image level only
+    assert verdicts[4].startswith("not comparable (settings differ")  # training time, demo
+    assert verdicts[5:] == ["not comparable (2 epochs, the report's 50)"] * 2
+
+    assert "Drawn in the report's averages" in text
+    for key in ("train/dice_per_batch", "val/loss_per_batch", "lr/after_step"):
+        assert f": `{key}`](" in text
     figures = sorted(report.glob("reproduce_*.png"))
     assert len(figures) == 18  # the report's 4 + 5 curves per model
     assert all(f"]({figure.name})" in text for figure in figures)
     assert "reproduce.md" in (report / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_demo_with_pet_seg_conventions_lists_them_as_deviations(tmp_path):
+    _sweep(tmp_path, "ours", "reproduce=unet-data-cosine", "conventions=pet_seg")
+    text = (tmp_path / "ours" / "report" / "reproduce.md").read_text()
+    conventions = {f"conventions.{k}" for k in ("val_dice", "val_loss", "dice_epsilon")}
+    assert _listed(text) == DEMO_KEYS | conventions | {
+        "conventions.jitter_masks", "augmentation.jitter_masks",
+    }  # fmt: skip
+    assert "Drawn in pet_seg's averages" in text
 
 
 @pytest.mark.slow

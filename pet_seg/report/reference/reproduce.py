@@ -19,22 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from pet_seg.report.reference.claims import Named, check_claims, claims_table
 from pet_seg.report.reference.curves import curve_figures
-from pet_seg.report.reference.settings import deviation_lines, deviations
+from pet_seg.report.reference.settings import (
+    REFERENCE,
+    deviation_lines,
+    deviations,
+    load_reference,
+)
 from pet_seg.report.render.tables import aggregate
 from pet_seg.report.runs.folder import Run
 
-REFERENCE = Path(__file__).with_name("reference.yaml")
 NAME_KEY = "reproduce"  # the config group whose choice is the report's run name
 FILE = "reproduce.md"
 STATS = ("mean", "median", "std", "min", "max")
-
-
-def load_reference(path: Path = REFERENCE) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
 
 
 def report_name(run: Run) -> str | None:

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pet_seg.data.mini import MINI_ROOT
 from pet_seg.data.oxford_pet import DataError, read_split
 from pet_seg.report.runs.folder import Run
 
+REFERENCE = Path(__file__).with_name("reference.yaml")
 NOT_SET = "not set"
 
 
@@ -38,6 +41,11 @@ class Deviation:
         report = self.report + (", assumed" if self.assumed else "")
         where = "" if everywhere else f"; in {', '.join(self.runs)}"
         return f"`{self.key}` = {self.ours} (report: {report}{where})"
+
+
+def load_reference(path: Path = REFERENCE) -> dict[str, Any]:
+    """The report's numbers, settings and claims (``reference.yaml``)."""
+    return yaml.safe_load(path.read_text())
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:

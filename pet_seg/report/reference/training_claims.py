@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pet_seg.report.reference.claims import ClaimRow, Named, missing_runs, not_tested
+from pet_seg.report.reference.settings import deviations, load_reference
 from pet_seg.report.runs.folder import Run
 
 
@@ -110,8 +111,10 @@ class FasterTraining:
     """``faster`` trains in ``reported_fraction`` less time than ``slower`` (about).
 
     Measured training time (``summary["train_time_s"]``, validation included, mean over seeds)
-    of both runs, which only compares on one device: runs that recorded different devices are
-    not comparable. Supported within ``tolerance`` (absolute) of the report's fraction.
+    of both runs, which only compares on one device and at the report's settings: runs that
+    recorded different devices, or differ from the report in anything but the conventions
+    (model width, batch, epochs, images, …), are not comparable. Supported within
+    ``tolerance`` (absolute) of the report's fraction.
     """
 
     claim: str
@@ -140,12 +143,13 @@ class FasterTraining:
         )
         saved = 1.0 - fast / slow
         devices = sorted({str(r.summary.get("device", "not recorded")) for r in runs})
-        ours = (
-            f"{fast / 60:.3g} vs {slow / 60:.3g} min: {saved:.0%} less time "
-            f"(device: {', '.join(devices)})"
-        )
+        less = f"{saved:.0%} less time" if saved >= 0 else f"{-saved:.0%} more time"
+        ours = f"{fast / 60:.3g} vs {slow / 60:.3g} min: {less} (device: {', '.join(devices)})"
+        differ = self._differing_settings(named)
         if len(devices) > 1:
             verdict = "not comparable (different devices)"
+        elif differ:
+            verdict = f"not comparable (settings differ from the report's: {', '.join(differ)})"
         elif saved <= 0:
             verdict = "contradicted (not faster)"
         elif abs(saved - self.reported_fraction) <= self.tolerance:
@@ -153,3 +157,10 @@ class FasterTraining:
         else:
             verdict = f"faster, by {saved:.0%} rather than {self.reported_fraction:.0%}"
         return ClaimRow(self.claim, self.reported, ours, verdict, self.rule)
+
+    def _differing_settings(self, named: Named) -> list[str]:
+        """Settings of the two runs that change the work done: all but the conventions."""
+        both = {name: named[name] for name in (self.faster, self.slower)}
+        found = deviations(load_reference(), both)
+        skip = ("conventions.", "augmentation.jitter_masks", "seeds")
+        return list(dict.fromkeys(d.key for d in found if not d.key.startswith(skip)))
