@@ -1,9 +1,10 @@
-"""experiment=reproduce (issue 16): the report's six runs, its plan, its numbers beside ours.
+"""experiment=reproduce (issues 16, 22): the report's six runs, its plan, its numbers beside ours.
 
 The sweep's jobs are expanded as Hydra's basic sweeper does and each is composed with the real
-conf/ and checked against the report's recipe; the plan's arithmetic and the claims' verdicts
-are checked on hand-made numbers; one demo-scale sweep on the shipped real pets runs end to end
-and must leave the plan and the side-by-side report on disk.
+conf/ and checked against the report's recipe and conventions; the deviations are read from
+composed configs, one changed setting at a time; the claims' verdicts, Table 1 and the
+learning-rate sampling are checked on hand-made numbers; demo-scale sweeps on the shipped real
+pets run end to end and must leave the plan and the side-by-side report on disk.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tiny import CONF, tiny_overrides
 from pet_seg.plan import PlanCallback, sweep_jobs
 from pet_seg.plan_cost import Speed, estimate_minutes, split_sizes
 from pet_seg.report.reference.claims import BetterTestDice, Named, check_claims, claims_table
+from pet_seg.report.reference.curves import lr_after_step, uses_reference_averages
 from pet_seg.report.reference.reproduce import load_reference, runs_by_name, table1
 from pet_seg.report.reference.settings import deviation_lines, deviations
 from pet_seg.report.reference.training_claims import FasterTraining, ValidationLossRises
@@ -296,6 +298,22 @@ def test_summary_logs_test_dice_pooled_per_batch_beside_per_image():
     assert summary["test/dice_mean"] == pytest.approx(2 / 3)
     assert summary["test/dice_per_batch"] == pytest.approx((20 / 40 + 1.0) / 2)  # 2 batches
     assert "test/dice_per_batch" not in summary_of(Scores(loss=0.1, counts=counts))
+
+
+def test_learning_rate_is_sampled_after_each_epochs_scheduler_step():
+    per_step = _run("a", [1.0])
+    per_step.config["scheduler"] = {"interval": "step"}
+    per_step.epochs = [{"epoch": 1, "lr": 0.1}, {"epoch": 2, "lr": 0.3}]
+    per_step.steps = [{"epoch": e, "step/lr": lr} for e, lr in ((1, 0.2), (1, 0.3), (2, 0.4))]
+    assert lr_after_step(per_step) == [0.3, 0.4]  # the last step's rate, logged after its step
+    per_epoch = _run("b", [1.0])
+    per_epoch.config["scheduler"] = {"interval": "epoch"}
+    per_epoch.epochs = [{"epoch": 1, "lr": 1.0}, {"epoch": 2, "lr": 0.5}]
+    assert lr_after_step(per_epoch) == [0.5, None]  # the next epoch's start; the last: unlogged
+    per_epoch.config["conventions"] = {"val_dice": "val/dice_per_batch"}
+    assert not uses_reference_averages([per_step, per_epoch])  # one run acts on per-image Dice
+    per_step.config["conventions"] = {"val_dice": "val/dice_per_batch"}
+    assert uses_reference_averages([per_step, per_epoch])
 
 
 # ---- deviations: each run's resolved config against the report's settings ----------------------
