@@ -87,6 +87,8 @@ def _train_and_test(
         "encoder_weights": getattr(model, "encoder_weights", "untrained"),
         "loss": cfg.loss._target_,
         "lr": cfg.optimizer.lr,
+        # what trained it: training times compare only on one device (reproduce.md's claims)
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
     }
     tracker = Tracker(None)
     if world.is_main:  # under torchrun only rank 0 writes files and talks to W&B

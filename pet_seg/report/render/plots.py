@@ -158,7 +158,7 @@ def plot_curve(runs: Sequence[Run], key: str, ylabel: str, path: Path, title: st
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    if key == "lr":
+    if key.startswith("lr"):  # lr, or the reproduction's lr/after_step
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     fig.tight_layout()
     return save(fig, path)
