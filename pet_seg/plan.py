@@ -7,16 +7,20 @@ estimates each job's cost from a quick measurement on this machine: a warm-up an
 training steps, and the same for inference, of each distinct model through the project's own
 training loop (``pet_seg.bench.steps``), scaled by the images the job will see.
 
-Register ``PlanCallback`` in a sweep's ``hydra.callbacks`` (``conf/experiment/reproduce.yaml``
-does); it prints the plan and writes ``<sweep>/plan.md`` and ``plan.json``. A plan never stops
-a sweep: anything it cannot work out it says so and the runs go on.
+``PlanCallback`` is registered in ``conf/config.yaml``'s ``hydra.callbacks``, so every multirun
+prints the plan and writes ``<sweep>/plan.md`` and ``plan.json``; each job's first line says
+how much of the sweep is left from it (``pet_seg.sweep_progress``), and the sweep's end says its
+wall time beside the plan's estimate. A plan never stops a sweep: anything it cannot work out it
+says so and the runs go on.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -29,6 +33,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from pet_seg.plan_cost import SPLIT_NAMES, Speed, estimate_minutes, measure_speed, split_sizes
+from pet_seg.run_folder import write_json_atomic
+from pet_seg.run_log import duration
 
 log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -187,7 +193,9 @@ def write_plan(sweep: Path, name: str, plan: Plan) -> str:
 
 
 class PlanCallback(Callback):
-    """Prints the plan and writes ``<sweep>/plan.md`` / ``plan.json`` before the first job.
+    """Prints the plan and writes ``<sweep>/plan.md`` / ``plan.json`` before the first job; at the
+    sweep's end prints its wall time beside the plan's estimate and adds ``measured_wall_s``
+    (and each run's ``measured_s``) to ``plan.json``, so each sweep checks its plan.
 
     ``measure``: ``auto`` times the models here unless jobs go to a SLURM cluster (this machine
     is then a login node, not the machine that trains); ``true`` / ``false`` to insist.
@@ -198,6 +206,8 @@ class PlanCallback(Callback):
     ) -> None:
         self.measure = measure
         self.probe = {"cpu_probe_batch": cpu_probe_batch, "cpu_probe_px": cpu_probe_px}
+        self.started: float | None = None  # the sweep's start, while its end line is owed
+        self.sweep: Path | None = None
 
     def _should_measure(self, config: DictConfig) -> bool:
         if self.measure != "auto":
@@ -208,6 +218,9 @@ class PlanCallback(Callback):
         return partial(measure_speed, **self.probe) if self._should_measure(config) else None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started, self.sweep = time.monotonic(), Path(config.hydra.sweep.dir)
+        # Hydra skips on_multirun_end when a job failed (the sweeper re-raises its error first)
+        atexit.register(self._end)
         if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
             log.info("pet_seg plan: only the basic sweeper's jobs are known in advance")
             return
@@ -219,6 +232,40 @@ class PlanCallback(Callback):
             log.warning("pet_seg plan failed: %s: %s", type(err).__name__, err)
             return
         write_plan(Path(config.hydra.sweep.dir), str(config.get("name", "sweep")), plan)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        """Say the sweep's wall time once, beside the plan's estimate, and keep it in plan.json."""
+        if self.started is None or self.sweep is None or not self.sweep.is_dir():
+            return
+        wall_s, self.started = time.monotonic() - self.started, None
+        print(f"[pet_seg] {sweep_end_line(self.sweep, wall_s)}", flush=True)
+
+
+def sweep_end_line(sweep: Path, wall_s: float) -> str:
+    """``sweep done: 4 jobs in 13 min 04 s (plan: ≈ 11 min of runs)``; updates plan.json."""
+    from pet_seg.sweep_progress import finished_jobs
+
+    done, measured = finished_jobs(sweep)
+    line = f"sweep done: {len(done)} jobs in {duration(wall_s)} wall time"
+    path = sweep / "plan.json"
+    try:
+        payload = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return f"{line} (no plan.json to compare with)"
+    for number, run in enumerate(payload.get("runs", [])):
+        run["measured_s"] = measured.get(number)  # training + validation, as train_time_s
+    payload["measured_wall_s"] = round(wall_s, 1)
+    write_json_atomic(path, payload)
+    total = payload.get("total_minutes")
+    if total is None:
+        return f"{line}; the plan has no estimate (plan.json: measured_wall_s)"
+    return (
+        f"{line}; the plan estimated ≈ {duration(60 * total)} of runs "
+        f"(plan.json: total_minutes {total:.2f}, measured_wall_s {wall_s:.0f})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

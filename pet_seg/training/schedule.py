@@ -76,10 +76,17 @@ def drops_last_batch(num_images: int, batch_size: int) -> bool:
         return False
     warnings.warn(
         f"{num_images} training images in batches of {batch_size} leave a last batch of one "
-        "image, which BatchNorm cannot train on; that batch is dropped each epoch",
+        "image, which BatchNorm cannot train on; that batch is dropped each epoch. To train on "
+        f"every image, use trainer.batch_size={_nearest_whole_batch(num_images, batch_size)}",
         stacklevel=2,
     )
     return True
+
+
+def _nearest_whole_batch(num_images: int, batch_size: int) -> int:
+    """The batch size nearest ``batch_size`` that leaves no lone image (2 at least)."""
+    sizes = sorted(range(2, 2 * batch_size + 2), key=lambda size: abs(size - batch_size))
+    return next(size for size in sizes if num_images % size != 1)
 
 
 def steps_per_epoch(num_images: int, batch_size: int, drop_last: bool) -> int:

@@ -1,0 +1,122 @@
+"""Where a sweep stands: which job this is (``job 2/4``) and how long the rest should take.
+
+The estimate starts from the plan (``<sweep>/plan.json``: minutes per job from a speed measured
+on this machine when the sweep began) and is corrected by the jobs already finished: their
+measured ``train_time_s`` over their planned time scales the plan of the jobs left. Without a
+plan, the jobs left take the mean time of the finished ones. Job folders are read by their
+number (Hydra's default ``hydra.sweep.subdir``); the count of jobs comes from the basic
+sweeper's ``multirun.yaml``, so another sweeper's job just says ``job 3``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from pet_seg.run_folder import RunFolder
+from pet_seg.run_log import duration
+
+DONE = ("finished", "failed", "interrupted")
+
+
+@dataclass(frozen=True)
+class SweepPosition:
+    """Job ``number`` (0-based) of ``total`` (None: unknown), and the sweep's time left."""
+
+    number: int
+    total: int | None
+    left_s: float | None = None
+    basis: str = ""  # how left_s was estimated
+
+    def describe(self) -> str:
+        """``job 2/4``; the time left is said by ``left``."""
+        return f"job {self.number + 1}" + ("" if self.total is None else f"/{self.total}")
+
+    def left(self) -> str:
+        """``sweep left ≈ 3 min 10 s (plan × 1.20 from 1 finished job)``, or '' if unknown."""
+        if self.left_s is None:
+            return ""
+        return f"sweep left ≈ {duration(self.left_s)} ({self.basis})"
+
+
+def sweep_size(sweep: Path) -> int | None:
+    """How many jobs the basic sweeper launches, from the ``multirun.yaml`` it wrote."""
+    from pet_seg.plan import BASIC_SWEEPER, sweep_jobs
+
+    path = sweep / "multirun.yaml"
+    if not path.is_file():
+        return None
+    config = OmegaConf.load(path)
+    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+        return None
+    return len(sweep_jobs(config))
+
+
+def planned_seconds(sweep: Path) -> list[float | None] | None:
+    """Each job's planned seconds from ``<sweep>/plan.json`` (None where not estimated)."""
+    try:
+        runs = json.loads((sweep / "plan.json").read_text())["runs"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        return None
+    return [None if r.get("minutes") is None else 60 * float(r["minutes"]) for r in runs]
+
+
+def finished_jobs(sweep: Path) -> tuple[set[int], dict[int, float]]:
+    """The numbers of the jobs that are done, and the measured seconds of the finished ones."""
+    done: set[int] = set()
+    seconds: dict[int, float] = {}
+    for folder in sweep.iterdir() if sweep.is_dir() else ():
+        if not folder.name.isdigit():
+            continue
+        run = RunFolder(folder)
+        summary = run.read_summary()
+        status = summary.get("status") or json_status(run)
+        if status in DONE:
+            done.add(int(folder.name))
+        if status == "finished" and summary.get("train_time_s") is not None:
+            seconds[int(folder.name)] = float(summary["train_time_s"])
+    return done, seconds
+
+
+def json_status(run: RunFolder) -> str | None:
+    """A failure the sweep's report callback recorded for a job that died before training."""
+    try:
+        return json.loads(run.job_status.read_text()).get("status")
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def sweep_left(
+    total: int, done: set[int], measured: dict[int, float], planned: list[float | None] | None
+) -> tuple[float | None, str]:
+    """Seconds the jobs not done yet should take, and how that was worked out."""
+    left = [j for j in range(total) if j not in done]
+    if planned is not None and len(planned) == total and all(planned[j] for j in left):
+        base = sum(planned[j] for j in left)
+        pairs = [(measured[j], planned[j]) for j in measured if j < total and planned[j]]
+        if not pairs:
+            return base, "plan's measured speed"
+        factor = sum(m for m, _ in pairs) / sum(p for _, p in pairs)
+        return base * factor, f"plan × {factor:.2f} from {_jobs(len(pairs))}"
+    if measured:
+        mean = sum(measured.values()) / len(measured)
+        return mean * len(left), f"mean of {_jobs(len(measured))}"
+    return None, ""
+
+
+def _jobs(count: int) -> str:
+    return f"{count} finished job" + ("" if count == 1 else "s")
+
+
+def sweep_position(hydra_cfg: DictConfig) -> SweepPosition:
+    """This job's place in the sweep (Hydra's config of a multirun job)."""
+    sweep = Path(hydra_cfg.sweep.dir)
+    number, total = int(hydra_cfg.job.num), sweep_size(sweep)
+    if total is None:
+        return SweepPosition(number, None)
+    done, measured = finished_jobs(sweep)
+    left_s, basis = sweep_left(total, done - {number}, measured, planned_seconds(sweep))
+    return SweepPosition(number, total, left_s, basis)
