@@ -47,7 +47,10 @@ def input_size_problem(model_target: str, size: int) -> str | None:
             f"data.image_size={size} is too small for {name}, which needs {rule}; the smallest "
             f"size that works is data.image_size={above}"
         )
-    return f"data.image_size={size} does not fit {name}, which needs {rule}; use {below} or {above}"
+    return (
+        f"data.image_size={size} does not fit {name}, which needs {rule}; use "
+        f"data.image_size={below} or {above}"
+    )
 
 
 def check_model_input(cfg: DictConfig) -> None:

@@ -216,16 +216,14 @@ def job_name(hydra_cfg: DictConfig, default: str) -> str:
 
 
 def quiet_dependency_warnings() -> None:
-    """Hide deprecations raised inside dependencies; show their other warnings once per process.
-
-    A user cannot act on them, and each ``warnings.catch_warnings`` a library enters resets
-    Python's once-per-line memory, so they came back every epoch. Only warnings attributed to
-    a module outside pet_seg are touched, and nothing when ``-W`` / ``PYTHONWARNINGS`` chose.
+    """Hide deprecations raised inside dependencies (wandb, torch, hydra…): a user cannot act on
+    them, and each ``warnings.catch_warnings`` a library enters resets Python's once-per-line
+    memory, so they came back every epoch. Only warnings attributed to a module outside
+    pet_seg are hidden, and nothing is when ``-W`` / ``PYTHONWARNINGS`` chose.
     """
     if sys.warnoptions:
         return
     outside = r"(?!pet_seg\b|__main__\b)"  # warnings.filterwarnings matches from the start
-    warnings.filterwarnings("once", module=outside)
     for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category, module=outside)
 
