@@ -61,7 +61,7 @@ def test_the_sweep_is_the_reports_six_runs_at_its_recipe():
         model, scheduler, augment = SIX[_name(job)]
         assert cfg.model._target_ == model
         assert_report_recipe(cfg, scheduler, augment)  # lr/wd, batch by model, 50 epochs, 256 px
-    assert set(master.hydra.callbacks) == {"plan", "report"}  # report: the base config's
+    assert set(master.hydra.callbacks) == {"preflight", "plan", "report"}  # all the base config's
 
 
 def test_conventions_report_is_the_exact_reproduction():
