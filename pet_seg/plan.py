@@ -33,8 +33,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from pet_seg.plan_cost import SPLIT_NAMES, Speed, estimate_minutes, measure_speed, split_sizes
-from pet_seg.run_folder import write_json_atomic
-from pet_seg.run_log import duration
+from pet_seg.sweep_progress import sweep_end_line
 
 log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -241,31 +240,10 @@ class PlanCallback(Callback):
         if self.started is None or self.sweep is None or not self.sweep.is_dir():
             return
         wall_s, self.started = time.monotonic() - self.started, None
-        print(f"[pet_seg] {sweep_end_line(self.sweep, wall_s)}", flush=True)
-
-
-def sweep_end_line(sweep: Path, wall_s: float) -> str:
-    """``sweep done: 4 jobs in 13 min 04 s (plan: ≈ 11 min of runs)``; updates plan.json."""
-    from pet_seg.sweep_progress import finished_jobs
-
-    done, measured = finished_jobs(sweep)
-    line = f"sweep done: {len(done)} jobs in {duration(wall_s)} wall time"
-    path = sweep / "plan.json"
-    try:
-        payload = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return f"{line} (no plan.json to compare with)"
-    for number, run in enumerate(payload.get("runs", [])):
-        run["measured_s"] = measured.get(number)  # training + validation, as train_time_s
-    payload["measured_wall_s"] = round(wall_s, 1)
-    write_json_atomic(path, payload)
-    total = payload.get("total_minutes")
-    if total is None:
-        return f"{line}; the plan has no estimate (plan.json: measured_wall_s)"
-    return (
-        f"{line}; the plan estimated ≈ {duration(60 * total)} of runs "
-        f"(plan.json: total_minutes {total:.2f}, measured_wall_s {wall_s:.0f})"
-    )
+        try:
+            print(f"[pet_seg] {sweep_end_line(self.sweep, wall_s)}", flush=True)
+        except Exception as err:  # the runs are done: a summary line must not hide them
+            log.warning("pet_seg sweep end line failed: %s: %s", type(err).__name__, err)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""Where a sweep stands: which job this is (``job 2/4``) and how long the rest should take.
+"""Where a sweep stands: which job this is (``job 2/4``), how long the rest should take, and at
+its end, its wall time beside the plan's estimate.
 
 The estimate starts from the plan (``<sweep>/plan.json``: minutes per job from a speed measured
 on this machine when the sweep began) and is corrected by the jobs already finished: their
@@ -11,14 +12,16 @@ sweeper's ``multirun.yaml``, so another sweeper's job just says ``job 3``.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pet_seg.run_folder import RunFolder
+from pet_seg.run_folder import RunFolder, write_json_atomic
 from pet_seg.run_log import duration
 
+log = logging.getLogger(__name__)
 DONE = ("finished", "failed", "interrupted")
 
 
@@ -112,11 +115,38 @@ def _jobs(count: int) -> str:
 
 
 def sweep_position(hydra_cfg: DictConfig) -> SweepPosition:
-    """This job's place in the sweep (Hydra's config of a multirun job)."""
-    sweep = Path(hydra_cfg.sweep.dir)
-    number, total = int(hydra_cfg.job.num), sweep_size(sweep)
-    if total is None:
+    """This job's place in the sweep (Hydra's config of a multirun job); just its number when
+    the rest cannot be worked out, since a progress line must never stop a job."""
+    sweep, number = Path(hydra_cfg.sweep.dir), int(hydra_cfg.job.num)
+    try:
+        total = sweep_size(sweep)
+        if total is None:
+            return SweepPosition(number, None)
+        done, measured = finished_jobs(sweep)
+        left_s, basis = sweep_left(total, done - {number}, measured, planned_seconds(sweep))
+    except Exception as err:  # an unexpected sweeper or folder layout
+        log.warning("pet_seg: sweep progress unknown: %s: %s", type(err).__name__, err)
         return SweepPosition(number, None)
-    done, measured = finished_jobs(sweep)
-    left_s, basis = sweep_left(total, done - {number}, measured, planned_seconds(sweep))
     return SweepPosition(number, total, left_s, basis)
+
+
+def sweep_end_line(sweep: Path, wall_s: float) -> str:
+    """``sweep done: 4 jobs in 13 min 04 s (plan: ≈ 11 min of runs)``; updates plan.json."""
+    done, measured = finished_jobs(sweep)
+    line = f"sweep done: {len(done)} jobs in {duration(wall_s)} wall time"
+    path = sweep / "plan.json"
+    try:
+        payload = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return f"{line} (no plan.json to compare with)"
+    for number, run in enumerate(payload.get("runs", [])):
+        run["measured_s"] = measured.get(number)  # training + validation, as train_time_s
+    payload["measured_wall_s"] = round(wall_s, 1)
+    write_json_atomic(path, payload)
+    total = payload.get("total_minutes")
+    if total is None:
+        return f"{line}; the plan has no estimate (plan.json: measured_wall_s)"
+    return (
+        f"{line}; the plan estimated ≈ {duration(60 * total)} of runs "
+        f"(plan.json: total_minutes {total:.2f}, measured_wall_s {wall_s:.0f})"
+    )

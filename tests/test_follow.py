@@ -179,16 +179,17 @@ def test_the_command_line_stops_before_hydra_makes_a_folder(tmp_path):
     [
         (lambda: UNet(base_channels=2), [15, 16, 17]),
         (lambda: ResNet34UNet(base_channels=2), [32, 33, 34, 35, 36]),
-        (lambda: PretrainedResNet34UNet(weights=None), [32, 33, 34, 35]),
+        (lambda: PretrainedResNet34UNet(weights=None), [32, 33, 34]),
     ],
     ids=["unet", "resnet34_unet", "pretrained_resnet34_unet"],
 )
 def test_each_models_input_rule_is_what_its_network_does(model, sizes):
     """The rule the check reads agrees with a real forward pass on both sides of its edge."""
-    net = model().train()
+    net = model().train()  # batch 2: training-mode BatchNorm takes the 1×1 bridge
     for size in sizes:
         try:
-            runs = net(torch.zeros(2, 3, size, size)).shape[-2:] == (size, size)
+            with torch.no_grad():
+                runs = net(torch.zeros(2, 3, size, size)).shape[-2:] == (size, size)
         except RuntimeError:  # "Output size is too small" and the like
             runs = False
         assert type(net).fits_input(size) == runs, size
