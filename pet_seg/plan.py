@@ -7,17 +7,21 @@ estimates each job's cost from a quick measurement on this machine: a warm-up an
 training steps, and the same for inference, of each distinct model through the project's own
 training loop (``pet_seg.bench.steps``), scaled by the images the job will see.
 
-Register ``PlanCallback`` in a sweep's ``hydra.callbacks`` (``conf/experiment/reproduce.yaml``
-does); it prints the plan and writes ``<sweep>/plan.md`` and ``plan.json``. A plan never stops
-a sweep: anything it cannot work out it says so and the runs go on.
+``PlanCallback`` is registered in ``conf/config.yaml``'s ``hydra.callbacks``, so every multirun
+prints the plan and writes ``<sweep>/plan.md`` and ``plan.json``; each job's first line says
+how much of the sweep is left from it (``pet_seg.sweep_progress``), and the sweep's end says its
+wall time beside the plan's estimate. A plan never stops a sweep: anything it cannot work out it
+says so and the runs go on.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -25,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -33,9 +36,10 @@ from pet_seg.data.oxford_pet import SPLITS
 from pet_seg.plan_cost import Speed, estimate_minutes, measure_speed, split_sizes
 from pet_seg.report.statistics.seeds_needed import seeds_needed
 from pet_seg.run_label import label_of, varying_keys
+from pet_seg.sweep_jobs import BASIC_SWEEPER, sweep_jobs
+from pet_seg.sweep_progress import sweep_end_line
 
 log = logging.getLogger(__name__)
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 # Seed-to-seed SD of a run's mean test Dice on the shipped pets at the quickstart's settings
 # (ResNet34-UNet + one-cycle, seeds 0, 1, 2: 0.7671, 0.7665, 0.7425; README "What a verdict
 # means"): the default prior of `python -m pet_seg.plan --difference`.
@@ -57,17 +61,6 @@ class PlannedRun:
     images: dict[str, int] | None
     seed: int = 0
     minutes: float | None = None
-
-
-def sweep_jobs(config: DictConfig) -> list[list[str]]:
-    """Every job's overrides, as Hydra's basic sweeper expands ``params`` + the command line."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()]
-    arguments += list(config.hydra.overrides.task)
-    parsed = OverridesParser.create().parse_overrides(arguments)
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
 def planned_run(job: list[str], label: str, cfg: DictConfig) -> PlannedRun:
@@ -247,7 +240,9 @@ def write_plan(sweep: Path, name: str, plan: Plan) -> str:
 
 
 class PlanCallback(Callback):
-    """Prints the plan and writes ``<sweep>/plan.md`` / ``plan.json`` before the first job.
+    """Prints the plan and writes ``<sweep>/plan.md`` / ``plan.json`` before the first job; at the
+    sweep's end prints its wall time beside the plan's estimate and adds ``measured_wall_s``
+    (and each run's ``measured_s``) to ``plan.json``, so each sweep checks its plan.
 
     ``measure``: ``auto`` times the models here unless jobs go to a SLURM cluster (this machine
     is then a login node, not the machine that trains); ``true`` / ``false`` to insist.
@@ -258,6 +253,8 @@ class PlanCallback(Callback):
     ) -> None:
         self.measure = measure
         self.probe = {"cpu_probe_batch": cpu_probe_batch, "cpu_probe_px": cpu_probe_px}
+        self.started: float | None = None  # the sweep's start, while its end line is owed
+        self.sweep: Path | None = None
 
     def _should_measure(self, config: DictConfig) -> bool:
         if self.measure != "auto":
@@ -268,6 +265,9 @@ class PlanCallback(Callback):
         return partial(measure_speed, **self.probe) if self._should_measure(config) else None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started, self.sweep = time.monotonic(), Path(config.hydra.sweep.dir)
+        # Hydra skips on_multirun_end when a job failed (the sweeper re-raises its error first)
+        atexit.register(self._end)
         if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
             log.info("pet_seg plan: only the basic sweeper's jobs are known in advance")
             return
@@ -279,6 +279,19 @@ class PlanCallback(Callback):
             log.warning("pet_seg plan failed: %s: %s", type(err).__name__, err)
             return
         write_plan(Path(config.hydra.sweep.dir), str(config.get("name", "sweep")), plan)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        """Say the sweep's wall time once, beside the plan's estimate, and keep it in plan.json."""
+        if self.started is None or self.sweep is None or not self.sweep.is_dir():
+            return
+        wall_s, self.started = time.monotonic() - self.started, None
+        try:
+            print(f"[pet_seg] {sweep_end_line(self.sweep, wall_s)}", flush=True)
+        except Exception as err:  # the runs are done: a summary line must not hide them
+            log.warning("pet_seg sweep end line failed: %s: %s", type(err).__name__, err)
 
 
 def main(argv: list[str] | None = None) -> int:

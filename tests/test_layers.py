@@ -15,12 +15,13 @@ FLOORS = [
     ("pet_seg.paths", "pet_seg.usage", "pet_seg.device", "pet_seg.distributed",
      "pet_seg.run_folder", "pet_seg.run_label", "pet_seg.checkpoint", "pet_seg.metrics",
      "pet_seg.precision", "pet_seg.preprocess", "pet_seg.panels", "pet_seg.augmentation",
-     "pet_seg.losses", "pet_seg.models", "pet_seg.data"),
+     "pet_seg.losses", "pet_seg.models", "pet_seg.data", "pet_seg.sweep_jobs",
+     "pet_seg.preflight"),
     # a trained model run on pictures, scored, tracked
     ("pet_seg.trained_model", "pet_seg.scoring", "pet_seg.tracking", "pet_seg.calibration",
      "pet_seg.boundary"),
-    ("pet_seg.training",),
-    ("pet_seg.bench", "pet_seg.plan_cost"),
+    ("pet_seg.training", "pet_seg.run_log"),
+    ("pet_seg.bench", "pet_seg.plan_cost", "pet_seg.sweep_progress"),
     # the report, room by room
     ("pet_seg.report.runs",),
     ("pet_seg.report.statistics",),

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from test_config import AUGMENT_OFF, AUGMENT_ON, COSINE, ONECYCLE, assert_report_recipe
 from tiny import CONF, tiny_overrides
 
-from pet_seg.plan import PlanCallback, sweep_jobs
+from pet_seg.plan import PlanCallback
 from pet_seg.plan_cost import Speed, estimate_minutes, split_sizes
 from pet_seg.report.reference.claims import BetterTestDice, Named, check_claims, claims_table
 from pet_seg.report.reference.curves import lr_after_step, uses_reference_averages
@@ -35,6 +35,7 @@ from pet_seg.report.reference.settings import deviation_lines, deviations
 from pet_seg.report.reference.training_claims import FasterTraining, ValidationLossRises
 from pet_seg.report.runs.folder import Run
 from pet_seg.scoring import Scores, summary_of
+from pet_seg.sweep_jobs import sweep_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 # The report's six runs, by its own names: (model, scheduler, augmentation).
@@ -68,7 +69,7 @@ def test_the_sweep_is_the_reports_six_runs_at_its_recipe():
         model, scheduler, augment = SIX[_name(job)]
         assert cfg.model._target_ == model
         assert_report_recipe(cfg, scheduler, augment)  # lr/wd, batch by model, 50 epochs, 256 px
-    assert set(master.hydra.callbacks) == {"plan", "report"}  # report: the base config's
+    assert set(master.hydra.callbacks) == {"preflight", "plan", "report"}  # all the base config's
 
 
 def _conventions_and_jitter(job, cfg) -> tuple[bool, bool, bool]:

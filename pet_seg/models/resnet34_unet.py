@@ -76,8 +76,21 @@ class ResNet34Encoder(nn.Module):
         return [x1, x2, x3, x4, x5]
 
 
+def fits_resnet_unet_input(size: int) -> bool:
+    """Whether a ResNet-encoder UNet maps an H (or W) of ``size`` px to logits of that size.
+
+    The encoder's five stride-2 steps round up (34 → 17 → 9 → 5 → 3 → 2) and the bridge pools
+    once more, so H/32 must keep 2 px; the last upsampling doubles ceil(H/2), so odd sizes
+    would come back one pixel larger than their masks.
+    """
+    return size >= 34 and size % 2 == 0
+
+
 class ResNet34UNet(nn.Module):
-    """ResNet34 encoder → UNet decoder → 1×1 conv → logits; H, W multiples of 64 (bridge: H/64)."""
+    """ResNet34 encoder → UNet decoder → 1×1 conv → logits; H, W even and ≥ 34 (bridge: H/64)."""
+
+    input_size_rule = "an even size of at least 34 px a side"
+    fits_input = staticmethod(fits_resnet_unet_input)
 
     def __init__(
         self, in_channels: int = 3, out_channels: int = 1, base_channels: int = 32

@@ -82,8 +82,8 @@ def drops_last_batch(num_images: int, batch_size: int) -> bool:
         return False
     warnings.warn(
         f"{num_images} training images in batches of {batch_size} leave a last batch of one "
-        "image, which BatchNorm cannot train on; that image sits out each epoch (a batch size "
-        "that does not leave one image over avoids it)",
+        "image, which BatchNorm cannot train on; that batch is dropped each epoch. To train on "
+        f"every image, use trainer.batch_size={_nearest_whole_batch(num_images, batch_size)}",
         stacklevel=2,
     )
     return True
@@ -93,3 +93,9 @@ def trained_per_epoch(num_images: int, batch_size: int) -> tuple[int, int]:
     """(optimizer steps, images trained) per epoch: ``len(train_loader)`` without building one."""
     lone = lone_last_image(num_images, batch_size)
     return math.ceil((num_images - lone) / batch_size), num_images - lone
+
+
+def _nearest_whole_batch(num_images: int, batch_size: int) -> int:
+    """The batch size nearest ``batch_size`` that leaves no lone image (2 at least)."""
+    sizes = sorted(range(2, 2 * batch_size + 2), key=lambda size: abs(size - batch_size))
+    return next(size for size in sizes if num_images % size != 1)
