@@ -50,7 +50,7 @@ start() {
     command -v python3 >/dev/null || fail "finding python3 (picks free ports)"
     rm -rf "$dir"/{munge,state,spool,log,run}  # a fresh cluster: no jobs from an earlier start
     mkdir -p "$dir"/{munge,state,spool,log,run}
-    chmod 700 "$dir/munge"
+    chmod 755 "$dir" "$dir/munge"  # other users' sbatch/srun reach the socket; the key stays 0400
 
     # munge: a fresh key and a private socket
     dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none \
@@ -98,6 +98,8 @@ SwitchType=switch/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# a requeued job becomes eligible after cred_expire; only the periodic passes start it
+SchedulerParameters=bf_interval=1,sched_interval=1
 ReturnToService=2
 # requeue (scontrol requeue, submitit's own requeue after a timeout signal)
 JobRequeue=1
@@ -140,7 +142,8 @@ stop() {
     local pid
     if [ -f "$conf" ] && [ -f "$dir/run/slurmctld.pid" ]; then  # cancel jobs, let them end
         export SLURM_CONF=$conf
-        timeout 10 scancel --full --user=root 2>/dev/null
+        ids=$(timeout 10 squeue -h -o %i 2>/dev/null)
+        [ -n "$ids" ] && timeout 10 scancel --full $ids 2>/dev/null
         for _ in $(seq 100); do  # 10 s
             [ -z "$(timeout 5 squeue -h -o %i 2>/dev/null)" ] && break
             sleep 0.1

@@ -64,7 +64,10 @@ def local_slurm(folder: Path) -> Iterator[SlurmCluster]:
     result = _script("start", folder)
     if result.returncode != 0:
         _script("stop", folder)
-        pytest.skip(f"the local SLURM did not start: {result.stderr.strip()[-2000:]}")
+        lines = result.stderr.strip().splitlines()
+        steps = [line for line in lines if line.startswith("slurm_local:")]  # what failed
+        logs = "\n".join(line for line in lines if line not in steps)[-1500:]
+        pytest.skip(f"the local SLURM did not start: {'; '.join(steps)}\n{logs}")
     try:
         yield SlurmCluster(folder)
     finally:

@@ -31,7 +31,8 @@ ENV = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}
 ONE_THREAD = ["trainer.num_threads=1", "logger=none"]
 SLURM = ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=debug"]
 SLURM += ["hydra.launcher.cpus_per_task=1"]
-PREEMPTED_EPOCHS = 6
+# the job must still be training when SLURM kills it, some seconds after the requeue (KillWait)
+TRAIN_SECONDS_AFTER_REQUEUE = 25
 TIMEOUT = [
     "hydra.launcher.timeout_min=1",  # SLURM's smallest time limit
     # USR2 10 s before the limit: time to requeue. SLURM may send it up to 60 s early (man
@@ -207,9 +208,23 @@ def test_a_sweep_runs_each_job_as_a_slurm_array_task_with_its_folder(cluster, tw
     assert (sweep / "report" / "report.md").is_file()
 
 
+def _epoch_seconds(sweep: Path) -> float:
+    """Seconds per epoch of the 1-epoch sweep's jobs (one thread each, side by side)."""
+    records = [json.loads(line) for job in ["0", "1"] for line in _epochs(sweep / job).values()]
+    return max(record["time/epoch_s"] for record in records)
+
+
+def _epochs_for(seconds: float, sweep: Path) -> int:
+    """About ``seconds`` of training here, measured on the 1-epoch sweep (4 .. 60 epochs)."""
+    return max(4, min(60, math.ceil(seconds / _epoch_seconds(sweep))))
+
+
 @pytest.mark.slow
-def test_a_requeued_job_resumes_from_last_pt_to_the_same_test_scores(cluster, data_root, tmp_path):
-    args = [*tiny_overrides(data_root, epochs=PREEMPTED_EPOCHS), *ONE_THREAD]
+def test_a_requeued_job_resumes_from_last_pt_to_the_same_test_scores(
+    cluster, data_root, two_job_sweep, tmp_path
+):
+    epochs = 2 + _epochs_for(TRAIN_SECONDS_AFTER_REQUEUE, two_job_sweep)
+    args = [*tiny_overrides(data_root, epochs=epochs), *ONE_THREAD]
     sweep = tmp_path / "preempted"
     preempt = ["trainer.resume=true", "hydra.launcher.timeout_min=10", "~hydra.callbacks.report"]
     running = _slurm_sweep(cluster, sweep, *args, *preempt)
@@ -220,7 +235,7 @@ def test_a_requeued_job_resumes_from_last_pt_to_the_same_test_scores(cluster, da
         assert running.poll() is None and time.monotonic() < deadline, "no epoch 2 in SLURM"
         time.sleep(0.2)
     before = _epochs(job)
-    assert max(before) < PREEMPTED_EPOCHS
+    assert max(before) < epochs
     job_id = _job_id(job)
     cluster.command("scontrol", "requeue", job_id)  # what a preemption with requeue does
 
@@ -236,27 +251,29 @@ def test_a_requeued_job_resumes_from_last_pt_to_the_same_test_scores(cluster, da
     assert (job / "test_results.csv").read_text() == expected
 
 
-def _epoch_seconds(sweep: Path) -> float:
-    """Seconds per epoch of the 1-epoch sweep's jobs (one thread each, side by side)."""
-    records = [json.loads(line) for job in ["0", "1"] for line in _epochs(sweep / job).values()]
-    return max(record["time/epoch_s"] for record in records)
-
-
 @pytest.mark.slow
 def test_a_job_past_its_time_limit_is_requeued_and_resumes_to_the_same_test_scores(
     cluster, data_root, two_job_sweep, tmp_path
 ):
     # enough epochs to outlast one 1-minute job here, few enough for max_num_timeout=3
-    epochs = max(4, min(30, math.ceil(TRAIN_SECONDS_UNDER_TIMEOUT / _epoch_seconds(two_job_sweep))))
+    epochs = _epochs_for(TRAIN_SECONDS_UNDER_TIMEOUT, two_job_sweep)
     args = [*tiny_overrides(data_root, epochs=epochs), *ONE_THREAD]
     sweep = tmp_path / "timed-out"
     running = _slurm_sweep(cluster, sweep, *args, *TIMEOUT, "~hydra.callbacks.report")
     reference = _reference(tmp_path / "reference", *args)
+    job, first_attempt, deadline = sweep / "0", {}, time.monotonic() + 300
+    logs = sweep / ".submitit"
+    while running.poll() is None and time.monotonic() < deadline:  # until the first requeue
+        if any("Requeued job" in path.read_text() for path in logs.glob("*/*_0_log.out")):
+            break
+        first_attempt = _epochs(job) or first_attempt
+        time.sleep(0.5)
     _finish(running, sweep, 500, cluster)
     _finish(reference, tmp_path / "reference", 300)
 
-    job = sweep / "0"
     _finished(job)
+    if len(first_attempt) >= 2:  # epochs 1, 2 done before the time limit: 1 not trained again
+        assert _epochs(job)[1] == first_attempt[1]
     job_id = _job_id(job)
     log = _job_log(sweep, job_id)
     timed_out = _count(log, "Caught signal SIGUSR2 on .*: this job is timed-out")
