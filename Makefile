@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: quickstart test lint bench clean-outputs
+.PHONY: quickstart test lint bench gpu-check clean-outputs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,8 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) scripts/bench.py
+
+# Everything the GPU has to prove, in one command (<= 8 min on one H100/H200-class GPU):
+# outputs/gpu_check/<time>/gpu_check.{md,json}; exits non-zero if a check fails.
+gpu-check: $(VENV)/.installed
+	$(PY) scripts/gpu_check.py

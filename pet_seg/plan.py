@@ -7,16 +7,21 @@ estimates each job's cost from a quick measurement on this machine: a warm-up an
 training steps, and the same for inference, of each distinct model through the project's own
 training loop (``pet_seg.bench.steps``), scaled by the images the job will see.
 
-Register ``PlanCallback`` in a sweep's ``hydra.callbacks`` (``conf/experiment/reproduce.yaml``
-does); it prints the plan and writes ``<sweep>/plan.md`` and ``plan.json``. A plan never stops
-a sweep: anything it cannot work out it says so and the runs go on.
+``PlanCallback`` is registered in ``conf/config.yaml``'s ``hydra.callbacks``, so every multirun
+prints the plan and writes ``<sweep>/plan.md`` and ``plan.json``; each job's first line says
+how much of the sweep is left from it (``pet_seg.sweep_progress``), and the sweep's end says its
+wall time beside the plan's estimate. A plan never stops a sweep: anything it cannot work out it
+says so and the runs go on.
 """
 
 from __future__ import annotations
 
+import argparse
+import atexit
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -24,14 +29,21 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from pet_seg.plan_cost import SPLIT_NAMES, Speed, estimate_minutes, measure_speed, split_sizes
+from pet_seg.data.oxford_pet import SPLITS
+from pet_seg.plan_cost import Speed, estimate_minutes, measure_speed, split_sizes
+from pet_seg.report.statistics.seeds_needed import seeds_needed
+from pet_seg.run_label import label_of, varying_keys
+from pet_seg.sweep_jobs import BASIC_SWEEPER, sweep_jobs
+from pet_seg.sweep_progress import sweep_end_line
 
 log = logging.getLogger(__name__)
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# Seed-to-seed SD of a run's mean test Dice on the shipped pets at the quickstart's settings
+# (ResNet34-UNet + one-cycle, seeds 0, 1, 2: 0.7671, 0.7665, 0.7425; README "What a verdict
+# means"): the default prior of `python -m pet_seg.plan --difference`.
+SHIPPED_PETS_SEED_SD = 0.014
 
 
 @dataclass
@@ -47,18 +59,8 @@ class PlannedRun:
     batch_size: int
     image_size: int
     images: dict[str, int] | None
+    seed: int = 0
     minutes: float | None = None
-
-
-def sweep_jobs(config: DictConfig) -> list[list[str]]:
-    """Every job's overrides, as Hydra's basic sweeper expands ``params`` + the command line."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()]
-    arguments += list(config.hydra.overrides.task)
-    parsed = OverridesParser.create().parse_overrides(arguments)
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
 def planned_run(job: list[str], label: str, cfg: DictConfig) -> PlannedRun:
@@ -73,6 +75,7 @@ def planned_run(job: list[str], label: str, cfg: DictConfig) -> PlannedRun:
         batch_size=int(cfg.trainer.batch_size),
         image_size=int(cfg.data.image_size),
         images=split_sizes(cfg.data),
+        seed=int(cfg.trainer.seed),
     )
 
 
@@ -105,10 +108,11 @@ def make_plan(
     """Compose every job; time each distinct model once with ``measure``; estimate each job."""
     jobs = sweep_jobs(config)
     plan = Plan(shared=[item for item in jobs[0] if all(item in job for job in jobs)])
+    keys = varying_keys(jobs)
     measured: dict[str, Speed | None] = {}
     for job in jobs:
         cfg = compose_job(job)
-        label = " ".join(item for item in job if item not in plan.shared)
+        label = label_of(job, keys)
         run = planned_run(job, label or str(config.get("name", "run")), cfg)
         if run.images is None:
             plan.notes.append(f"{run.label}: no dataset at data.root={cfg.data.get('root')}")
@@ -152,6 +156,55 @@ def headline(plan: Plan) -> str:
     )
 
 
+def configurations(plan: Plan) -> dict[str, list[PlannedRun]]:
+    """The plan's runs by configuration: runs that differ only in ``trainer.seed``."""
+    grouped: dict[str, list[PlannedRun]] = {}
+    for run in plan.runs:
+        key = label_of(run.overrides, {k for k in varying_keys([r.overrides for r in plan.runs])
+                                       if k != "trainer.seed"})  # fmt: skip
+        grouped.setdefault(key, []).append(run)
+    return grouped
+
+
+def seeds_note(plan: Plan) -> str:
+    """Whether the sweep can give verdicts about configurations (>= 2 seeds each), and how."""
+    groups = configurations(plan)
+    seeds = min(len({run.seed for run in runs}) for runs in groups.values())
+    if seeds >= 2:
+        return (
+            f"{seeds} seeds per configuration: the report's verdicts count training noise "
+            "(seeds) as well as the test images."
+        )
+    return (
+        "One seed per configuration: the report can compare the trained models but give no "
+        "verdict about the configurations, which needs at least 2 (better 3) seeds per arm: "
+        f"add `trainer.seed=0,1,2` ({2 * len(plan.runs)} more runs"
+        + (f", ≈ {_minutes(2 * plan.total_minutes)} more minutes)." if plan.total_minutes else ").")
+    )
+
+
+def seeds_for(plan: Plan, difference: float, seed_sd: float) -> str:
+    """How many seeds per configuration a ``difference`` in test Dice needs, and their cost.
+
+    ``seed_sd`` is the seed-to-seed SD of a run's mean test Dice, from an earlier sweep's report
+    (its "How many seeds" table) or the README's measurement; the test images' own noise is not
+    counted, so this is the least it takes.
+    """
+    needed = seeds_needed(difference, seed_sd=seed_sd)
+    groups = configurations(plan)
+    if needed is None:
+        return f"A difference of {difference:g} is out of reach with seed SD {seed_sd:g}."
+    per_run = [run.minutes for run in plan.runs if run.minutes is not None]
+    minutes = len(groups) * needed * float(sum(per_run) / len(per_run)) if per_run else None
+    cost = f", ≈ {_minutes(minutes)} device-minutes" if minutes is not None else ""
+    return (
+        f"To detect a test-Dice difference of {difference:g} (80% power, α = 0.05) with a "
+        f"seed-to-seed SD of {seed_sd:g}: at least {needed} seeds per configuration, "
+        f"`trainer.seed={','.join(map(str, range(needed)))}` — {len(groups)} configurations × "
+        f"{needed} = {len(groups) * needed} runs{cost}."
+    )
+
+
 def render(plan: Plan) -> str:
     """``plan.md``'s body: one row per run, how the speed was measured, and the total."""
     lines = [
@@ -162,7 +215,7 @@ def render(plan: Plan) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for index, run in enumerate(plan.runs):
-        images = " / ".join(str(run.images[s]) for s in SPLIT_NAMES) if run.images else "?"
+        images = " / ".join(str(run.images[s]) for s in SPLITS) if run.images else "?"
         minutes = "?" if run.minutes is None else _minutes(run.minutes)
         lines.append(
             f"| {index} | {run.label} | {run.model} | {run.augmentation} | {run.scheduler} | "
@@ -170,7 +223,7 @@ def render(plan: Plan) -> str:
         )
     measured = [f"- measured for {name}: {s.describe()}" for name, s in plan.speeds.items()]
     notes = [f"- note: {note}" for note in plan.notes]
-    for block in (measured, notes, [headline(plan)]):
+    for block in (measured, notes, [headline(plan)], [seeds_note(plan)]):
         lines += ["", *block] if block else []
     return "\n".join(lines)
 
@@ -187,7 +240,9 @@ def write_plan(sweep: Path, name: str, plan: Plan) -> str:
 
 
 class PlanCallback(Callback):
-    """Prints the plan and writes ``<sweep>/plan.md`` / ``plan.json`` before the first job.
+    """Prints the plan and writes ``<sweep>/plan.md`` / ``plan.json`` before the first job; at the
+    sweep's end prints its wall time beside the plan's estimate and adds ``measured_wall_s``
+    (and each run's ``measured_s``) to ``plan.json``, so each sweep checks its plan.
 
     ``measure``: ``auto`` times the models here unless jobs go to a SLURM cluster (this machine
     is then a login node, not the machine that trains); ``true`` / ``false`` to insist.
@@ -198,6 +253,8 @@ class PlanCallback(Callback):
     ) -> None:
         self.measure = measure
         self.probe = {"cpu_probe_batch": cpu_probe_batch, "cpu_probe_px": cpu_probe_px}
+        self.started: float | None = None  # the sweep's start, while its end line is owed
+        self.sweep: Path | None = None
 
     def _should_measure(self, config: DictConfig) -> bool:
         if self.measure != "auto":
@@ -208,6 +265,9 @@ class PlanCallback(Callback):
         return partial(measure_speed, **self.probe) if self._should_measure(config) else None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started, self.sweep = time.monotonic(), Path(config.hydra.sweep.dir)
+        # Hydra skips on_multirun_end when a job failed (the sweeper re-raises its error first)
+        atexit.register(self._end)
         if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
             log.info("pet_seg plan: only the basic sweeper's jobs are known in advance")
             return
@@ -220,6 +280,19 @@ class PlanCallback(Callback):
             return
         write_plan(Path(config.hydra.sweep.dir), str(config.get("name", "sweep")), plan)
 
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        """Say the sweep's wall time once, beside the plan's estimate, and keep it in plan.json."""
+        if self.started is None or self.sweep is None or not self.sweep.is_dir():
+            return
+        wall_s, self.started = time.monotonic() - self.started, None
+        try:
+            print(f"[pet_seg] {sweep_end_line(self.sweep, wall_s)}", flush=True)
+        except Exception as err:  # the runs are done: a summary line must not hide them
+            log.warning("pet_seg sweep end line failed: %s: %s", type(err).__name__, err)
+
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m pet_seg.plan OVERRIDES``: the plan of ``python -m pet_seg.run -m OVERRIDES``,
@@ -229,12 +302,27 @@ def main(argv: list[str] | None = None) -> int:
 
     from pet_seg.paths import CONF_DIR
 
-    overrides = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m pet_seg.plan",
+        description="The plan of `python -m pet_seg.run -m OVERRIDES`, without running it.",
+    )
+    parser.add_argument("overrides", nargs="*", help="the sweep's Hydra overrides")
+    parser.add_argument(
+        "--difference", type=float, default=None,
+        help="a test-Dice difference to detect: say how many seeds and minutes it takes",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed-sd", type=float, default=SHIPPED_PETS_SEED_SD,
+        help="seed-to-seed SD of a run's test Dice (default: measured on the shipped pets)",
+    )  # fmt: skip
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
-        config = loader.load_configuration("config", overrides, RunMode.MULTIRUN)
+        config = loader.load_configuration("config", args.overrides, RunMode.MULTIRUN)
         plan = make_plan(config, partial(loader.load_sweep_config, config), measure_speed)
     print(f"# Plan: {config.get('name', 'sweep')}\n\n{render(plan)}")
+    if args.difference is not None:
+        print(f"\n{seeds_for(plan, args.difference, args.seed_sd)}")
     return 0
 
 

@@ -11,20 +11,19 @@ convolutions cost in proportion to both), so the measurement stays within second
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pet_seg.bench.steps import Variant, infer_step, measure, random_batch, train_step
+from pet_seg.data.splits import split_counts
 from pet_seg.device import resolve_device
+from pet_seg.training.schedule import trained_per_epoch
 from pet_seg.training.settings import TrainerSettings
 
 WARMUP, ROUNDS = 1, 2
-SPLIT_NAMES = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -82,25 +81,11 @@ def measure_speed(cfg: DictConfig, cpu_probe_batch: int = 4, cpu_probe_px: int =
 
 
 def split_sizes(data: DictConfig) -> dict[str, int] | None:
-    """Images per split, counted from the split files without decoding a picture.
-
-    A synthetic dataset not generated yet is counted from its parameters; an official-layout
-    root that is not there gives None (the run itself will stop and say why).
-    """
-    from hydra.utils import to_absolute_path
-
-    from pet_seg.data.mini import MINI_ROOT
-    from pet_seg.data.oxford_pet import DataError, read_split
-
-    root = MINI_ROOT if data.get("root") is None else Path(to_absolute_path(str(data.root)))
-    val_every = int(data.get("val_every", 10))
-    try:
-        return {split: len(read_split(root, split, val_every)) for split in SPLIT_NAMES}
-    except DataError:
-        if "num_trainval" not in data:
-            return None
-    val = math.ceil(int(data.num_trainval) / val_every)
-    return {"train": int(data.num_trainval) - val, "val": val, "test": int(data.num_test)}
+    """Images per split of a job's ``data`` config (``pet_seg.data.splits.split_counts``)."""
+    return split_counts(
+        data.get("root"), int(data.get("val_every", 10)), data.get("num_trainval"),
+        data.get("num_test"),
+    )  # fmt: skip
 
 
 def estimate_minutes(
@@ -114,7 +99,6 @@ def estimate_minutes(
     """
     if images is None:
         return None
-    lone = images["train"] % batch_size == 1 and images["train"] > 1  # that image sits out
-    train = epochs * (images["train"] - lone)
+    train = epochs * trained_per_epoch(images["train"], batch_size)[1]
     evaluated = epochs * images["val"] + images["test"]
     return (train * speed.train_s_per_image + evaluated * speed.eval_s_per_image) / 60

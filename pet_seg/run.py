@@ -7,6 +7,8 @@ file it makes lands in the Hydra output folder (``outputs/runs/...`` or one job 
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pet_seg.checkpoint import folder_bytes, load_checkpoint
-from pet_seg.device import resolve_device
+from pet_seg.device import describe_device, resolve_device
 from pet_seg.distributed import init_world, local_rank
 from pet_seg.extra_scores import ExtraScores, record_extras
 from pet_seg.paths import CONF_DIR
+from pet_seg.preflight import check_model_input, check_precision
 from pet_seg.run_folder import RunFolder
+from pet_seg.run_label import label_of, parse_override
+from pet_seg.run_log import say
 from pet_seg.scoring import Scores, summary_of, write_per_image
+from pet_seg.sweep_progress import SweepPosition, sweep_position
 from pet_seg.tracking import Tracker
 from pet_seg.training.job_scope import job_scope
 from pet_seg.training.loop import fit, test_best
@@ -53,8 +59,17 @@ def with_batch_scaled_lr(cfg: DictConfig, settings: TrainerSettings) -> DictConf
     return cfg if lr == cfg.optimizer.lr else OmegaConf.merge(cfg, {"optimizer": {"lr": lr}})
 
 
-def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None) -> float:
-    """Train and test one configuration in ``run_dir``; return the best validation Dice."""
+def run(
+    cfg: DictConfig,
+    run_dir: Path,
+    job_name: str,
+    group: str | None = None,
+    position: SweepPosition | None = None,
+) -> float:
+    """Train and test one configuration in ``run_dir``; return the best validation Dice.
+
+    ``position``: where this job stands in its sweep, for its first line.
+    """
     settings: TrainerSettings = instantiate(cfg.trainer)
     cfg = with_batch_scaled_lr(cfg, settings)
     folder = RunFolder(run_dir)
@@ -63,15 +78,30 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str, group: str | None = None)
         print(f"[pet_seg] {run_dir} already finished; skipping (trainer.resume=true)")
         return float(previous["best/val_dice"])
     with job_scope(settings):
-        return _train_and_test(cfg, settings, folder, job_name, group)
+        return _train_and_test(cfg, settings, folder, job_name, group, position)
+
+
+def first_line(
+    name: str, device: torch.device, requested: str, position: SweepPosition | None
+) -> str:
+    """``job 2/4 <name> on cpu (trainer.device=auto: …); sweep left ≈ …``, or ``run <name> …``."""
+    line = f"{position.describe() if position else 'run'} {name} on "
+    line += describe_device(requested, device)
+    left = position.left() if position else ""
+    return f"{line}; {left}" if left else line
 
 
 def _train_and_test(
-    cfg: DictConfig, settings: TrainerSettings, folder: RunFolder, job_name: str, group: str | None
-) -> float:
+    cfg: DictConfig, settings: TrainerSettings, folder: RunFolder, job_name: str,
+    group: str | None, position: SweepPosition | None = None,
+) -> float:  # fmt: skip
     """The job itself; everything it builds lives in this frame and is gone when it returns."""
     device = resolve_device(settings.device, local_rank())
+    check_precision(device, settings.precision)  # before data, folder or W&B: one sentence
+    check_model_input(cfg)
     world = init_world(device.type)
+    if world.is_main:
+        say(first_line(job_name, device, settings.device, position), folder.run_log)
     torch.manual_seed(settings.seed)  # before the model is built: same seed, same weights
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -87,13 +117,15 @@ def _train_and_test(
         "encoder_weights": getattr(model, "encoder_weights", "untrained"),
         "loss": cfg.loss._target_,
         "lr": cfg.optimizer.lr,
+        # what trained it: training times compare only on one device (reproduce.md's claims)
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
     }
     tracker = Tracker(None)
     if world.is_main:  # under torchrun only rank 0 writes files and talks to W&B
-        print(
-            f"[pet_seg] {summary['model']}: {summary['params'] / 1e6:.2f} M parameters, "
+        say(
+            f"{summary['model']}: {summary['params'] / 1e6:.2f} M parameters, "
             f"encoder weights: {summary['encoder_weights']}, lr {summary['lr']:g}",
-            flush=True,
+            folder.run_log,
         )
         folder.path.mkdir(parents=True, exist_ok=True)
         folder.config.write_text(OmegaConf.to_yaml(resolved))
@@ -174,34 +206,48 @@ def _record_test(
 
 
 def job_name(hydra_cfg: DictConfig, default: str) -> str:
-    """A run's display name: its values of the swept keys, e.g. ``model=unet,scheduler=cosine``.
+    """A run's display name (``pet_seg.run_label``): ``model=unet, scheduler=cosine``.
 
-    Constant overrides (data root, epochs) would make every name of a sweep share a long
-    prefix, so in a multirun only keys swept on the command line or in
-    ``hydra.sweeper.params`` are kept.
+    In a multirun only keys swept on the command line or in ``hydra.sweeper.params`` are kept.
     """
     overrides = list(hydra_cfg.overrides.task)
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        swept = set(hydra_cfg.sweeper.get("params") or {})
-        multirun = Path(hydra_cfg.sweep.dir) / "multirun.yaml"  # the basic sweeper writes it
-        if multirun.is_file():
-            sweep = OmegaConf.load(multirun).hydra.overrides.task
-            parsed = OverridesParser.create().parse_overrides(list(sweep))
-            swept |= {o.key_or_group for o in parsed if o.is_sweep_override()}
-        overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept]
-    return ",".join(overrides) or default
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return label_of(overrides, {parse_override(o)[0] for o in overrides}) or default
+    swept = set(hydra_cfg.sweeper.get("params") or {})
+    multirun = Path(hydra_cfg.sweep.dir) / "multirun.yaml"  # the basic sweeper writes it
+    if multirun.is_file():
+        sweep = OmegaConf.load(multirun).hydra.overrides.task
+        parsed = OverridesParser.create().parse_overrides(list(sweep))
+        swept |= {o.key_or_group for o in parsed if o.is_sweep_override()}
+    return label_of(overrides, swept) or default
+
+
+def quiet_dependency_warnings() -> None:
+    """Hide deprecations raised inside dependencies (wandb, torch, hydra…): a user cannot act on
+    them, and each ``warnings.catch_warnings`` a library enters resets Python's once-per-line
+    memory, so they came back every epoch. Only warnings attributed to a module outside
+    pet_seg are hidden, and nothing is when ``-W`` / ``PYTHONWARNINGS`` chose.
+    """
+    if sys.warnoptions:
+        return
+    outside = r"(?!pet_seg\b|__main__\b)"  # warnings.filterwarnings matches from the start
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category, module=outside)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
     return run(
         cfg,
         Path(hydra_cfg.runtime.output_dir),
         job_name(hydra_cfg, cfg.name),
         wandb_group(hydra_cfg, cfg.name),
+        sweep_position(hydra_cfg) if multirun else None,
     )
 
 
 if __name__ == "__main__":
+    quiet_dependency_warnings()
     main()

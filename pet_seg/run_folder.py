@@ -6,6 +6,7 @@ read it, so every one of them asks this object for a path instead of spelling fi
     <run>/config.yaml            the resolved config
     <run>/summary.json           status, Table-1 numbers, conventions, disk use (rewritten whole)
     <run>/metrics.jsonl          one JSON line per optimizer step and per epoch
+    <run>/run.log                the run's first line and one line per epoch (and Hydra's log)
     <run>/test_results.csv       per-image test scores of the best checkpoint
     <run>/calibration.json       test (and val) probability bins: ECE, Dice by threshold
     <run>/job_status.json        a failure the run itself could not record (sweep callback)
@@ -63,6 +64,10 @@ class RunFolder:
     @property
     def metrics(self) -> Path:
         return self.path / "metrics.jsonl"
+
+    @property
+    def run_log(self) -> Path:
+        return self.path / "run.log"
 
     @property
     def test_results(self) -> Path:

@@ -154,8 +154,14 @@ def write_per_image(
 
 
 def summary_of(scores: Scores, prefix: str = "test") -> dict[str, float]:
-    """Table-1 numbers: ``{prefix}/dice_mean``, ``..._median``, … and ``{prefix}/iou_mean``."""
+    """Table-1 numbers: ``{prefix}/dice_mean``, ``..._median``, … and ``{prefix}/iou_mean``.
+
+    Where the scores know their loader's batch size, also ``{prefix}/dice_per_batch``: one Dice
+    per batch pooling its pixels, the mean over batches, as the reference's script printed it.
+    """
     out = {f"{prefix}/dice_{k}": v for k, v in summarize(scores.dice).items()}
+    if scores.batch_size is not None:
+        out[f"{prefix}/dice_per_batch"] = float(scores.dice_per_batch.mean())
     out[f"{prefix}/iou_mean"] = float(scores.iou.mean())
     out[f"{prefix}/loss"] = scores.loss
     return out

@@ -69,9 +69,18 @@ def start_wandb(
             run = wandb.init(mode=attempt, **kwargs)
             break
         except Exception as err:  # W&B raises many types (CommError, UsageError, timeouts)
-            warnings.warn(f"W&B init failed in mode={attempt!r}: {err}", stacklevel=2)
+            then = "trying offline" if attempt != "offline" else "continuing without W&B"
+            warnings.warn(
+                f"W&B init failed in mode={attempt!r}: {err}; {then}. For online runs check "
+                "`wandb login` and the network; logger.mode=offline or logger=none skip it",
+                stacklevel=2,
+            )
     if run is None:
-        warnings.warn("continuing without W&B; metrics.jsonl has every metric", stacklevel=2)
+        warnings.warn(
+            "continuing without W&B; metrics.jsonl has every metric. Add logger=none to run "
+            "without W&B and without this warning",
+            stacklevel=2,
+        )
         return None
     run.define_metric("epoch")
     for pattern in ("train/*", "val/*", "lr", "time/*"):

@@ -22,7 +22,6 @@ from pet_seg.data import (
     DataError,
     PetSegmentation,
     build_cache,
-    check_dataset,
     download_oxford_pet,
     ensure_synthetic,
     generate_synthetic,
@@ -32,6 +31,7 @@ from pet_seg.data import (
     read_split,
     trimap_to_mask,
 )
+from pet_seg.data.check import check_dataset
 from pet_seg.data.check import main as check_main
 
 LINE = re.compile(r"^([A-Za-z_]+_\d+) (\d+) ([12]) (\d+)$")

@@ -18,8 +18,9 @@ COUNTS = [
     pytest.param(UNet, 31_037_633, id="unet"),
     pytest.param(ResNet34UNet, 38_215_873, id="resnet34_unet"),
 ]
-# (model class, narrow width, input H×W). ResNet34UNet needs multiples of 64 (its bridge is
-# H/64); UNet also takes 72×72, whose 9 → 4 pooling exercises the pad-to-skip path.
+# (model class, narrow width, input H×W). ResNet34UNet needs even sizes of at least 34 px (its
+# bridge is H/64; tests/test_follow.py checks each model's rule); UNet also takes 72×72, whose
+# 9 → 4 pooling exercises the pad-to-skip path.
 SHAPES = [
     pytest.param(UNet, 8, (64, 64), id="unet-64x64"),
     pytest.param(UNet, 8, (64, 128), id="unet-64x128"),

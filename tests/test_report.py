@@ -33,7 +33,7 @@ from pet_seg.report.__main__ import main as report_main
 from pet_seg.report.build import convention_lines
 from pet_seg.report.callback import ReportCallback
 from pet_seg.report.runs.folder import load_run, read_metrics
-from pet_seg.report.runs.labels import parse_override
+from pet_seg.run_label import parse_override
 from pet_seg.training.conventions import PET_SEG, REFERENCE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_quickstart_ends_with_a_report_labelled_by_overrides(sweep: Path) -> Non
 def test_quickstart_report_carries_the_paired_comparisons(sweep: Path) -> None:
     """2 × 2: each scheduler pair at a fixed model, each model pair at a fixed scheduler."""
     markdown = (sweep / "report" / "report.md").read_text()
-    assert "## Which differences are real" in markdown
+    assert "## Which differences hold up" in markdown
     comparisons = _rows(sweep / "report" / "comparisons.csv")
     assert {(r["key"], r["second"], r["first"], r["shared"]) for r in comparisons} == {
         ("scheduler", "onecycle", "cosine", "model=unet"),
@@ -122,12 +122,12 @@ def test_quickstart_report_carries_the_paired_comparisons(sweep: Path) -> None:
         ]
         assert float(row["diff_mean"]) == pytest.approx(np.mean(diff), abs=1e-9)
         assert float(row["ci_low"]) <= float(row["diff_mean"]) <= float(row["ci_high"])
-        verdict = "**within noise**" if row["within_noise"] == "True" else "**a real difference**"
+        # one seed per configuration: two trained models compared, never a verdict
+        assert row["kind"] == "image-level" and row["real"] == "False"
         assert (
-            f"`{row['key']}={row['second']}` vs `{row['key']}={row['first']}` ({fixed}): "
-            in markdown
+            f"| {row['key']} | {row['second']} vs {row['first']} | {fixed} | 1 vs 1 |" in markdown
         )
-        assert verdict in markdown
+    assert "real:" not in markdown and "`trainer.seed=0,1,2`" in markdown
 
 
 @pytest.mark.slow

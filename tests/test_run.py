@@ -73,7 +73,7 @@ def test_headline_sweep_makes_four_complete_runs(headline_sweep):
             rows = list(csv.DictReader(handle))
         assert len(rows) == 12 and all(0 <= float(r["dice"]) <= 1 for r in rows)
     assert names == {
-        f"model={m},scheduler={s}"
+        f"model={m}, scheduler={s}"
         for m in ("unet", "resnet34_unet")
         for s in ("cosine", "onecycle")
     }

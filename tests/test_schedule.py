@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from pet_seg.training.machinery import build_machinery
-from pet_seg.training.schedule import SchedulerSpec, drops_last_batch, steps_per_epoch
+from pet_seg.training.schedule import SchedulerSpec, drops_last_batch, trained_per_epoch
 from pet_seg.training.settings import TrainerSettings
 
 # The spec is stepped without an optimizer step in between; PyTorch warns about that order.
@@ -107,7 +107,7 @@ def test_steps_per_epoch_keep_the_last_batch_unless_it_holds_one_image(images, b
         warnings.simplefilter("always")
         assert drops_last_batch(images, batch) is drop
     assert bool(caught) is drop and all("BatchNorm" in str(w.message) for w in caught)
-    assert steps_per_epoch(images, batch, drop) == steps
+    assert trained_per_epoch(images, batch) == (steps, images - drop)
     loader = DataLoader(range(images), batch_size=batch, drop_last=drop)
     assert len(loader) == steps  # the same count as the loader the run iterates
 

@@ -1,5 +1,8 @@
 """Oxford-IIIT Pet data: the official layout, a decode-once cache, a synthetic twin, downloads.
 
+``pet_seg.data.check`` (every problem of a dataset folder) is a command line, not imported here,
+so that ``python -m pet_seg.data.check`` runs it fresh.
+
 Datasets return uint8 tensors, image (3, S, S) and mask (1, S, S) in {0, 1}; scaling,
 augmentation and normalisation happen on the batch (see ``pet_seg.preprocess``).
 """
@@ -16,14 +19,12 @@ from pet_seg.data.oxford_pet import (
 )
 from pet_seg.data.splits import load_splits, load_synthetic_splits
 from pet_seg.data.synthetic import ensure_synthetic, generate_synthetic
-from pet_seg.data.validate import check_dataset
 
 __all__ = [
     "CachedPetSegmentation",
     "DataError",
     "PetSegmentation",
     "build_cache",
-    "check_dataset",
     "check_root",
     "download_oxford_pet",
     "ensure_synthetic",

@@ -6,6 +6,7 @@ Keys of the YAML files are the keyword arguments here, so swapping ``data=synthe
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from hydra.utils import to_absolute_path
@@ -16,6 +17,7 @@ from pet_seg.data.download import download_oxford_pet
 from pet_seg.data.mini import MINI_ROOT
 from pet_seg.data.oxford_pet import (
     SPLITS,
+    DataError,
     PetSegmentation,
     check_root,
     read_split,
@@ -29,6 +31,33 @@ def _absolute(path: str | Path) -> Path:
     return Path(to_absolute_path(str(path)))
 
 
+def dataset_root(root: str | Path | None) -> Path:
+    """What ``data.root`` means: None is the real subset shipped inside the package (found next
+    to this code, so it works from any working directory), anything else the launch folder's."""
+    return MINI_ROOT if root is None else _absolute(root)
+
+
+def split_counts(
+    root: str | Path | None,
+    val_every: int = 10,
+    num_trainval: int | None = None,
+    num_test: int | None = None,
+) -> dict[str, int] | None:
+    """Images per split, counted from the split files without decoding a picture.
+
+    A synthetic dataset not generated yet (``num_trainval`` given) is counted from its
+    parameters; an official-layout root that is not there gives None (the run itself will stop
+    and say why). The plan uses it to price a sweep before any job runs.
+    """
+    try:
+        return {split: len(read_split(dataset_root(root), split, val_every)) for split in SPLITS}
+    except DataError:
+        if num_trainval is None or num_test is None:
+            return None
+    val = math.ceil(num_trainval / val_every)
+    return {"train": num_trainval - val, "val": val, "test": num_test}
+
+
 def load_splits(
     root: str | None,
     image_size: int,
@@ -39,10 +68,9 @@ def load_splits(
 ) -> dict[str, Dataset]:
     """``{"train", "val", "test"}`` datasets of uint8 (3, S, S) images and (1, S, S) masks.
 
-    ``root=None`` is the real subset shipped inside the package (``data=oxford_pet_mini``), found
-    next to this code so that it works from any working directory.
+    ``root=None`` is the real subset shipped inside the package (``data=oxford_pet_mini``).
     """
-    root_path = MINI_ROOT if root is None else _absolute(root)
+    root_path = dataset_root(root)
     if download:
         download_oxford_pet(root_path)
     check_root(root_path)

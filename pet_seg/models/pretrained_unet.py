@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from torchvision.models import ResNet, ResNet34_Weights, resnet34
 
 from pet_seg.models.parts import OutConv
-from pet_seg.models.resnet34_unet import UNetDecoder
+from pet_seg.models.resnet34_unet import fits_resnet_unet_input
+from pet_seg.models.unet_decoder import UNetDecoder
 
 UNTRAINED = "untrained"
 
@@ -90,9 +91,12 @@ class TorchvisionResNet34Encoder(nn.Module):
 class PretrainedResNet34UNet(nn.Module):
     """torchvision ResNet34 encoder (ImageNet or random) → UNet decoder → 1×1 conv → logits.
 
-    H and W must be multiples of 64 (the decoder's bridge works at H/64). ``encoder_weights``
-    says where the encoder started, for the run summary.
+    H and W must be even and at least 34 px, as for ``ResNet34UNet`` (the same strides and
+    decoder). ``encoder_weights`` says where the encoder started, for the run summary.
     """
+
+    input_size_rule = "an even size of at least 34 px a side"
+    fits_input = staticmethod(fits_resnet_unet_input)
 
     def __init__(
         self, in_channels: int = 3, out_channels: int = 1, weights: str | None = None

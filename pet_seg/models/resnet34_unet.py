@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from pet_seg.models.parts import OutConv, Up
+from pet_seg.models.parts import OutConv
+from pet_seg.models.unet_decoder import UNetDecoder
 
 
 def conv_bn(
@@ -75,37 +76,21 @@ class ResNet34Encoder(nn.Module):
         return [x1, x2, x3, x4, x5]
 
 
-class UNetDecoder(nn.Module):
-    """bridge ↓2 → one Up per skip, coarse to fine → convT ↑2 back to the input size."""
+def fits_resnet_unet_input(size: int) -> bool:
+    """Whether a ResNet-encoder UNet maps an H (or W) of ``size`` px to logits of that size.
 
-    def __init__(self, encoder_channels: list[int]) -> None:
-        super().__init__()
-        head = encoder_channels[-1]
-        # The bridge conv keeps its bias although BN follows: the report's model had it, and the
-        # 38,215,873 parameter count includes those 2·head bias terms.
-        self.bridge = nn.Sequential(
-            nn.Conv2d(head, 2 * head, kernel_size=3, padding=1),
-            nn.BatchNorm2d(2 * head),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-        )
-        skips = encoder_channels[::-1]  # x5 … x1
-        ins = [2 * head, *skips[:-1]]
-        self.blocks = nn.ModuleList(
-            Up(c_in, skip, skip) for c_in, skip in zip(ins, skips, strict=True)
-        )
-        self.final_up = nn.ConvTranspose2d(skips[-1], skips[-1], kernel_size=2, stride=2)
-        self.out_channels = skips[-1]
-
-    def forward(self, features: list[Tensor]) -> Tensor:
-        x = self.bridge(features[-1])  # (B, 32b, H/64, W/64)
-        for block, skip in zip(self.blocks, reversed(features), strict=True):
-            x = block(x, skip)  # (B, C_skip, H_skip, W_skip)
-        return self.final_up(x)  # (B, b, H, W)
+    The encoder's five stride-2 steps round up (34 → 17 → 9 → 5 → 3 → 2) and the bridge pools
+    once more, so H/32 must keep 2 px; the last upsampling doubles ceil(H/2), so odd sizes
+    would come back one pixel larger than their masks.
+    """
+    return size >= 34 and size % 2 == 0
 
 
 class ResNet34UNet(nn.Module):
-    """ResNet34 encoder → UNet decoder → 1×1 conv → logits; H, W multiples of 64 (bridge: H/64)."""
+    """ResNet34 encoder → UNet decoder → 1×1 conv → logits; H, W even and ≥ 34 (bridge: H/64)."""
+
+    input_size_rule = "an even size of at least 34 px a side"
+    fits_input = staticmethod(fits_resnet_unet_input)
 
     def __init__(
         self, in_channels: int = 3, out_channels: int = 1, base_channels: int = 32

@@ -13,6 +13,14 @@ class UNet(nn.Module):
     Input H and W need not be multiples of 16: ``Up`` pads to each skip's size.
     """
 
+    # Four 2×2 poolings floor H to H/16, which must keep a pixel.
+    input_size_rule = "at least 16 px a side"
+
+    @staticmethod
+    def fits_input(size: int) -> bool:
+        """Whether an H (or W) of ``size`` px comes back as logits of the same size."""
+        return size >= 16
+
     def __init__(
         self, in_channels: int = 3, out_channels: int = 1, base_channels: int = 64
     ) -> None:

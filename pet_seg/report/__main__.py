@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pet_seg.report.build import Report, ReportError, write_report
 from pet_seg.report.publish.wandb_run import report_to_wandb, runs_logger
+from pet_seg.report.statistics.comparisons import TARGET_DIFFERENCE
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,6 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=4,
         help="test images per run in the sample grids (0 = none; default 4)",
+    )
+    parser.add_argument(
+        "--difference",
+        type=float,
+        default=TARGET_DIFFERENCE,
+        help="the test-Dice difference 'how many seeds' is sized for (default %(default)s)",
     )
     wandb = parser.add_argument_group("W&B Report (needs W&B online and wandb-workspaces)")
     wandb.add_argument(
@@ -72,7 +79,7 @@ def publish(report: Report, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        report = write_report(args.paths, args.out, samples=args.samples)
+        report = write_report(args.paths, args.out, args.samples, args.difference)
     except (ReportError, FileNotFoundError) as err:
         print(f"pet_seg.report: error: {err}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Assemble the report: read runs → label → tables → paired comparisons → figures → ``report.md``.
+"""Assemble the report: read runs → label → tables → verdicts → figures → ``report.md``.
 
 One function, ``write_report``, used by both the CLI and the Hydra callback, so a sweep's
 automatic report and a hand-made one are the same file.
@@ -25,9 +25,13 @@ from pet_seg.report.render.tables import (
 from pet_seg.report.runs.folder import STATUSES, Run, discover_runs
 from pet_seg.report.runs.labels import assign_labels, common_overrides, group_runs
 from pet_seg.report.statistics.comparisons import (
+    TARGET_DIFFERENCE,
     Comparison,
+    SeedAdvice,
+    advice_markdown,
     comparison_markdown,
     comparisons,
+    seed_advice,
     seed_markdown,
     seed_summaries,
     write_comparisons_csv,
@@ -83,6 +87,7 @@ class Report:
     label_keys: list[str] = field(default_factory=list)  # the swept keys naming the rows
     comparisons: list[Comparison] = field(default_factory=list)
     seeds: list[tuple[str, SeedSummary]] = field(default_factory=list)
+    advice: list[SeedAdvice] = field(default_factory=list)  # seeds a question needs
     breakdowns: Breakdowns = field(default_factory=lambda: Breakdowns([]))
 
 
@@ -124,6 +129,7 @@ def render_markdown(report: Report, sources: Sequence[Path]) -> str:
         "",
         *comparison_markdown(report.comparisons),
         *seed_markdown(report.seeds),
+        *advice_markdown(report.advice, report.comparisons),
         *report.breakdowns.markdown,
         "## Runs",
         "",
@@ -136,7 +142,10 @@ def render_markdown(report: Report, sources: Sequence[Path]) -> str:
 
 
 def write_report(
-    paths: Sequence[Path | str], out_dir: Path | str | None = None, samples: int = 4
+    paths: Sequence[Path | str],
+    out_dir: Path | str | None = None,
+    samples: int = 4,
+    difference: float = TARGET_DIFFERENCE,
 ) -> Report:
     """Write ``report.md``, ``report.csv``, ``runs.csv``, ``comparisons.csv`` and PNG figures.
 
@@ -155,6 +164,7 @@ def write_report(
     report.label_keys = label_keys
     report.comparisons = comparisons(groups, label_keys)
     report.seeds = seed_summaries(groups)
+    report.advice = seed_advice(report.comparisons, difference)
     write_group_csv(report.csv, groups, label_keys)
     write_runs_csv(out / "runs.csv", runs)
     write_comparisons_csv(out / "comparisons.csv", report.comparisons)

@@ -28,6 +28,7 @@ from pet_seg.metrics import dice_from_counts, pixel_counts
 from pet_seg.precision import autocast
 from pet_seg.preprocess import prepare_batch
 from pet_seg.run_folder import RunFolder
+from pet_seg.run_log import EpochLines
 from pet_seg.scoring import Scores, score_loader
 from pet_seg.tracking import Tracker
 from pet_seg.trained_model import predict_masks
@@ -183,6 +184,7 @@ def fit(
         save_last_every=settings.save_last_every, writes=world.is_main,
     )  # fmt: skip
     progress, partial = resume_point(checkpoints, tracker, settings)
+    lines = EpochLines.of_run(run, settings, conventions, world)
     for epoch in range(progress.epoch + 1, settings.epochs + 1):
         state, partial = partial or new_epoch(m, progress), None
         started = time.perf_counter()
@@ -198,6 +200,7 @@ def fit(
         )
         m.schedule.after_epoch(m.scheduler, record)
         tracker.log(record)
+        lines.epoch(record)
         log_samples(m, tracker, settings, epoch)
         progress.epoch, progress.step = epoch, record["step"]
         progress.train_time_s += record["time/epoch_s"]

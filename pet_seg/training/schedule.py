@@ -11,6 +11,7 @@ the reference's "steps" column both follow from it.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -63,26 +64,38 @@ class SchedulerSpec:
         scheduler.step(metrics[self.monitor])
 
 
-def drops_last_batch(num_images: int, batch_size: int) -> bool:
-    """Whether the training loader drops its last batch: only when it would hold one image.
+def lone_last_image(num_images: int, batch_size: int) -> bool:
+    """Whether the last training batch would hold a single image (and is therefore dropped).
 
-    The reference keeps the last, partial batch (PyTorch's default ``drop_last=False``) and so do
-    we, except a batch of a single image: BatchNorm would normalise with one image's statistics
-    (and feed them into its running averages), and where a deep encoder's feature map shrinks
-    to 1x1 PyTorch refuses outright ("Expected more than 1 value per channel when training").
-    That image sits the epoch out, with a warning. ``num_images`` is this process's share.
+    The reference keeps the last, partial batch (PyTorch's default ``drop_last=False``) and so
+    do we, except a batch of a single image: BatchNorm would normalise with one image's
+    statistics (and feed them into its running averages), and where a deep encoder's feature map
+    shrinks to 1x1 PyTorch refuses outright ("Expected more than 1 value per channel when
+    training"). ``num_images`` is this process's share.
     """
-    if num_images % batch_size != 1 or num_images == 1:
+    return num_images % batch_size == 1 and num_images > 1
+
+
+def drops_last_batch(num_images: int, batch_size: int) -> bool:
+    """``lone_last_image`` for the loader, with a warning that says what happens to that image."""
+    if not lone_last_image(num_images, batch_size):
         return False
     warnings.warn(
         f"{num_images} training images in batches of {batch_size} leave a last batch of one "
-        "image, which BatchNorm cannot train on; that batch is dropped each epoch",
+        "image, which BatchNorm cannot train on; that batch is dropped each epoch. To train on "
+        f"every image, use trainer.batch_size={_nearest_whole_batch(num_images, batch_size)}",
         stacklevel=2,
     )
     return True
 
 
-def steps_per_epoch(num_images: int, batch_size: int, drop_last: bool) -> int:
-    """Optimizer steps per epoch: ``len(DataLoader)`` without building one."""
-    whole, rest = divmod(num_images, batch_size)
-    return whole + (1 if rest and not drop_last else 0)
+def trained_per_epoch(num_images: int, batch_size: int) -> tuple[int, int]:
+    """(optimizer steps, images trained) per epoch: ``len(train_loader)`` without building one."""
+    lone = lone_last_image(num_images, batch_size)
+    return math.ceil((num_images - lone) / batch_size), num_images - lone
+
+
+def _nearest_whole_batch(num_images: int, batch_size: int) -> int:
+    """The batch size nearest ``batch_size`` that leaves no lone image (2 at least)."""
+    sizes = sorted(range(2, 2 * batch_size + 2), key=lambda size: abs(size - batch_size))
+    return next(size for size in sizes if num_images % size != 1)

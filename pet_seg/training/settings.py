@@ -28,7 +28,8 @@ class TrainerSettings:
     precision: str = "32"
     channels_last: bool = False
     compile: bool = False
-    progress: bool = True
+    progress: bool = True  # the per-batch bar, on a terminal only
+    epoch_lines: bool = True  # one line per epoch on stdout (run.log always has them)
     nonfinite: str = "stop"
     resume: bool = False
     sample_every: int = 5  # epochs between W&B mask overlays of validation images (0 = never)

@@ -23,6 +23,7 @@ from pet_seg.report.build import Report
 from pet_seg.report.publish.target import RUN_FILE, runs_group
 from pet_seg.report.render.tables import COLUMNS
 from pet_seg.report.statistics.comparisons import COMPARISON_COLUMNS, comparison_rows
+from pet_seg.report.statistics.verdicts import CONFIGURATION
 
 TABLE_DROPPED = ("folders",)  # local paths: meaningless on another machine
 # report.csv's number columns; the rest (label, swept values, seeds "1;2") stay text, since a
@@ -82,14 +83,16 @@ def _finite(value: Any) -> Any:
 
 def report_summary(report: Report) -> dict[str, Any]:
     """Headline numbers for the run summary (and thus ``wandb leet inspect --summary``)."""
-    real = [c for c in report.comparisons if not c.result.within_noise]
+    real = [c for c in report.comparisons if c.result.real]
+    one_model = [c for c in report.comparisons if c.result.kind != CONFIGURATION]
     return {
         "report/runs": len(report.runs),
         "report/finished": sum(r.status == "finished" for r in report.runs),
         "report/swept_keys": ",".join(report.label_keys),
         "report/comparisons": len(report.comparisons),
         "report/real_differences": len(real),
-        "report/within_noise": len(report.comparisons) - len(real),
+        "report/within_noise": len(report.comparisons) - len(real) - len(one_model),
+        "report/one_model_comparisons": len(one_model),  # no verdict: one seed in an arm
         "report/figures": len(report.figures),
     }
 

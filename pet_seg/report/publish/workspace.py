@@ -67,12 +67,20 @@ def config_column(runs: Sequence[Run], key: str) -> str | None:
     return None
 
 
-def runset(target: Target) -> wr.Runset:
-    """The sweep's training runs: its group, without the report run."""
+def runset(target: Target, groupby: Sequence[str] = ()) -> wr.Runset:
+    """The sweep's training runs (its group, without the report run), grouped by ``groupby``
+    config keys so the seeds of one configuration make one line with a band."""
     filters = expr.And(expr.Metric("Group") == target.group, expr.Metric("JobType") == TRAIN_JOB)
     return wr.Runset(
-        entity=target.entity or "", project=target.project, name=target.group, filters=filters
-    )
+        entity=target.entity or "", project=target.project, name=target.group, filters=filters,
+        groupby=[f"config.{key}" for key in groupby],
+    )  # fmt: skip
+
+
+def configuration_keys(runs: Sequence[Run], keys: Sequence[str]) -> list[str]:
+    """The W&B config columns of the report's label keys (seeds are never label keys): what a
+    seed sweep's runs are grouped by."""
+    return [col for key in keys if (col := config_column(runs, key))]
 
 
 def _layout(index: int) -> wr.Layout:
@@ -111,7 +119,13 @@ def search_panel(runs: Sequence[Run], keys: Sequence[str]) -> wr.ParallelCoordin
 
 def build_report_spec(report: Report, target: Target) -> wr.Report:
     """The W&B Report for ``report``'s sweep group; nothing is sent anywhere."""
-    grids = [wr.PanelGrid(runsets=[runset(target)], panels=curve_panels())]
+    by_configuration = configuration_keys(report.runs, report.label_keys)
+    seeded = len({run.seed for run in report.runs}) > 1
+    grids = [
+        wr.PanelGrid(
+            runsets=[runset(target, by_configuration if seeded else ())], panels=curve_panels()
+        )
+    ]
     if is_search(report.runs):
         grids.append(
             wr.PanelGrid(

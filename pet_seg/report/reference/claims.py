@@ -5,11 +5,14 @@ builds them, so a new claim of an existing kind is a YAML entry and a new kind i
 a ``check(named)`` method. ``named`` maps the report's run names to our finished runs of that
 name (several when the sweep had seeds).
 
-Two runs are compared image by image on the same test set: each image's Dice is averaged over a
-run's seeds, then ``pet_seg.report.statistics.paired.paired_difference`` gives the mean
-difference, its bootstrap confidence interval and a Wilcoxon p-value. A claim is *supported*
-when the whole interval favours it, *contradicted* when the whole interval goes against it, and
-*within noise* otherwise.
+A run-vs-run claim is a claim about two *configurations*, so it follows the toolkit's
+configuration-level rule (DESIGN.md §5, ``pet_seg.report.statistics.verdicts``): each run name
+gives a (seeds × images) matrix of per-image test Dice on the same images, and
+``compare_configurations`` counts both seeds and images as noise. The claims' p-values are
+Holm-adjusted together (:func:`check_claims`). A claim is *supported* when the difference is
+real after adjustment in the claimed direction (its 95 % CI then lies wholly above 0),
+*contradicted* when it is real the other way, *within noise* otherwise; with one seed in an arm
+it is *not testable with one seed*, and the image-level numbers are shown for what they are.
 """
 
 from __future__ import annotations
@@ -18,12 +21,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from hydra.utils import instantiate
 
 from pet_seg.report.runs.folder import Run
-from pet_seg.report.statistics.comparisons import per_image
-from pet_seg.report.statistics.paired import paired_difference
+from pet_seg.report.statistics.verdicts import (
+    CONFIGURATION,
+    ConfigurationDifference,
+    adjust_holm,
+    compare_configurations,
+)
 
 Named = Mapping[str, Sequence[Run]]
+ONE_SEED = "not testable with one seed"
+DASH = "—"
 
 
 @dataclass(frozen=True)
@@ -32,101 +42,106 @@ class ClaimRow:
     reported: str
     ours: str
     verdict: str
+    rule: str = ""
+    p_raw: str = DASH
+    p_holm: str = DASH
 
 
 def missing_runs(named: Named, *names: str | None) -> list[str]:
     return [name for name in names if name is not None and not named.get(name)]
 
 
-def not_tested(claim: str, reported: str, missing: list[str]) -> ClaimRow:
-    return ClaimRow(claim, reported, f"no finished run {', '.join(missing)}", "not tested")
+def not_tested(claim: str, reported: str, missing: list[str], rule: str = "") -> ClaimRow:
+    return ClaimRow(claim, reported, f"no finished run {', '.join(missing)}", "not tested", rule)
+
+
+def dice_matrices(a: Sequence[Run], b: Sequence[Run]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(seeds × images) test Dice of both run names on the images every seed of both scored."""
+    scored = [r for r in (*a, *b) if r.test_dice is not None]
+    common = set.intersection(*(set(r.test_names) for r in scored)) if scored else set()
+    images = sorted(common)
+
+    def matrix(runs: Sequence[Run]) -> np.ndarray:
+        rows = [dict(zip(r.test_names, r.test_dice, strict=True)) for r in runs]
+        return np.array([[row[name] for name in images] for row in rows if row])
+
+    return matrix(a), matrix(b), len(images)
+
+
+def describe(diff: ConfigurationDifference, better: float, worse: float) -> str:
+    """Our numbers for a run-vs-run claim, saying which noise the interval counts."""
+    counted = "seeds and images" if diff.kind == CONFIGURATION else "images only"
+    return (
+        f"{better:.4f} vs {worse:.4f}: Δ {diff.mean:+.4f}, 95 % CI [{diff.low:+.4f}, "
+        f"{diff.high:+.4f}] ({counted}; {diff.seeds[1]} vs {diff.seeds[0]} seeds, "
+        f"{diff.images} images)"
+    )
+
+
+def verdict_of(diff: ConfigurationDifference) -> str:
+    if diff.kind != CONFIGURATION:
+        return ONE_SEED
+    if not diff.real:
+        return "within noise"
+    return "supported" if diff.mean > 0 else "contradicted"
 
 
 @dataclass(frozen=True)
 class BetterTestDice:
-    """``better`` has a higher per-image test Dice than ``worse`` (paired over test images)."""
+    """``better`` has a higher per-image test Dice than ``worse``, as configurations."""
 
     claim: str
     better: str
     worse: str
     reported: str
+    rule: str = (
+        "configuration level (≥ 2 seeds each): supported if Δ is real after Holm (95 % CI above 0)"
+    )
 
-    def check(self, named: Named) -> ClaimRow:
+    def difference(self, named: Named) -> ConfigurationDifference | None:
+        """better − worse, or None when a run or common test images are missing."""
+        if missing_runs(named, self.better, self.worse):
+            return None
+        worse, better, images = dice_matrices(named[self.worse], named[self.better])
+        if not images or not len(worse) or not len(better):
+            return None
+        return compare_configurations(worse, better)
+
+    def check(self, named: Named, difference: ConfigurationDifference | None = None) -> ClaimRow:
+        """The row; ``difference`` is this claim's Holm-adjusted result when checked in a family."""
         missing = missing_runs(named, self.better, self.worse)
-        if missing:
-            return not_tested(self.claim, self.reported, missing)
-        a, b = per_image(named[self.better]), per_image(named[self.worse])  # seeds averaged
-        images = sorted(set(a) & set(b))
-        if not images:
-            return not_tested(self.claim, self.reported, ["scored on the same test images"])
-        a_dice = np.array([a[name] for name in images])
-        b_dice = np.array([b[name] for name in images])
-        diff = paired_difference(a_dice, b_dice)
-        ours = (
-            f"{a_dice.mean():.4f} vs {b_dice.mean():.4f}: Δ {diff.mean:+.4f}, 95 % CI "
-            f"[{diff.low:+.4f}, {diff.high:+.4f}], Wilcoxon p = {diff.p_value:.2g}, "
-            f"{diff.n} images"
-        )
-        verdict = "within noise"
-        if diff.low > 0:
-            verdict = "supported"
-        elif diff.high < 0:
-            verdict = "contradicted"
-        return ClaimRow(self.claim, self.reported, ours, verdict)
+        diff = difference or self.difference(named)
+        if missing or diff is None:
+            why = missing or ["scored on the same test images"]
+            return not_tested(self.claim, self.reported, why, self.rule)
+        worse, better, _ = dice_matrices(named[self.worse], named[self.better])
+        test = "t" if diff.kind == CONFIGURATION else "Wilcoxon, images only"
+        holm = DASH if diff.p_adjusted is None else f"{diff.p_adjusted:.2g}"
+        return ClaimRow(
+            self.claim, self.reported, describe(diff, better.mean(), worse.mean()),
+            verdict_of(diff), self.rule, f"{diff.p_value:.2g} ({test})", holm,
+        )  # fmt: skip
 
 
-def loss_minimum(run: Run) -> tuple[int, float] | None:
-    """(epoch of the lowest validation loss, how far the last epoch's loss is above it)."""
-    losses = [(int(r["epoch"]), r.get("val/loss")) for r in run.epochs]
-    losses = [(epoch, float(loss)) for epoch, loss in losses if isinstance(loss, int | float)]
-    if not losses:
-        return None
-    epoch, lowest = min(losses, key=lambda pair: pair[1])
-    return epoch, losses[-1][1] - lowest
+def check_claims(specs: Sequence[Mapping], named: Named) -> list[ClaimRow]:
+    """Every claim's row; the run-vs-run claims' p-values Holm-adjusted as one family."""
+    claims = [instantiate(spec) for spec in specs]
+    differences = [getattr(c, "difference", lambda _: None)(named) for c in claims]
+    tested = [i for i, d in enumerate(differences) if d is not None]
+    adjusted = adjust_holm([differences[i] for i in tested])
+    for i, diff in zip(tested, adjusted, strict=True):
+        differences[i] = diff
+    return [
+        c.check(named, d) if d is not None else c.check(named)
+        for c, d in zip(claims, differences, strict=True)
+    ]
 
 
-@dataclass(frozen=True)
-class ValidationLossRises:
-    """``run``'s validation loss has its minimum near ``reported_epoch`` and rises after it.
-
-    Epochs only compare between runs of the same length: a run shorter or longer than the
-    report's ``report_epochs`` is reported as not comparable. ``contrast`` (the same run with
-    augmentation) is shown beside it, since overfitting is the difference between the two.
-    """
-
-    claim: str
-    run: str
-    reported_epoch: int
-    report_epochs: int
-    contrast: str | None = None
-    tolerance: int = 5  # epochs either side of the report's that still count as "about"
-
-    def check(self, named: Named) -> ClaimRow:
-        reported = f"minimum near epoch {self.reported_epoch} of {self.report_epochs}"
-        missing = missing_runs(named, self.run)
-        minima = [m for m in (loss_minimum(r) for r in named.get(self.run, [])) if m is not None]
-        if missing or not minima:
-            return not_tested(self.claim, reported, missing or [f"{self.run} with val/loss"])
-        length = max(int(r.epochs[-1]["epoch"]) for r in named[self.run])
-        epoch = float(np.mean([m[0] for m in minima]))
-        rise = float(np.mean([m[1] for m in minima]))
-        ours = f"minimum at epoch {_epochs(minima)} of {length}, then {rise:+.4f} by the end"
-        contrast = [m for m in map(loss_minimum, named.get(self.contrast or "", [])) if m]
-        if contrast:
-            ours += f"; {self.contrast}: minimum at epoch {_epochs(contrast)}"
-        if length != self.report_epochs:
-            verdict = f"not comparable ({length} epochs, the report's {self.report_epochs})"
-        elif all(m[1] > 0 for m in minima):
-            near = abs(epoch - self.reported_epoch) <= self.tolerance
-            verdict = "supported" if near else f"rises, but after epoch {epoch:.0f}"
-        else:
-            verdict = "not supported (no rise after the minimum)"
-        return ClaimRow(self.claim, reported, ours, verdict)
-
-
-def _epochs(minima: Sequence[tuple[int, float]]) -> str:
-    """``23``, or ``23, 25, 27 (mean 25.0)`` over seeds."""
-    epochs = [m[0] for m in minima]
-    if len(epochs) == 1:
-        return str(epochs[0])
-    return f"{', '.join(map(str, epochs))} (mean {np.mean(epochs):.1f})"
+def claims_table(rows: Sequence[ClaimRow]) -> str:
+    header = "| claim | the report | ours | p (raw) | p (Holm) | verdict | rule |"
+    lines = [header, "|---|---|---|---|---|---|---|"]
+    lines += [
+        f"| {r.claim} | {r.reported} | {r.ours} | {r.p_raw} | {r.p_holm} | {r.verdict} | {r.rule} |"
+        for r in rows
+    ]
+    return "\n".join(lines)

@@ -2,10 +2,11 @@
 
 A sweep of ``experiment=reproduce`` labels each run with the report's own name (its
 ``reproduce`` config-group choice, e.g. ``unet-data-cosine``). From those runs this module
-writes Table 1 with the report's values, ours and the difference; every claim of the report as a
-row (claim, its number, ours, verdict; see ``pet_seg.report.reference.claims``); the report's 18
-curve figures grouped per model (augmentation on vs off, cosine vs one-cycle); and the settings
-in which our runs differ from the report's, so a demo-scale run is never mistaken for a
+writes every setting in which a run's resolved config differs from the report's
+(``settings``); Table 1 with the report's values, ours and the difference, saying which average
+each is; every claim of the report as a row (claim, its number, ours, p-values, verdict, rule;
+``claims``, ``training_claims``); and the report's 18 curve figures grouped per model, in the
+averages the runs acted on (``curves``). So a demo-scale run is never mistaken for a
 reproduction. The report's numbers come from ``reference.yaml`` next to this file, never from
 code.
 """
@@ -17,23 +18,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-from hydra.utils import instantiate
+import numpy as np
 
-from pet_seg.report.reference.claims import ClaimRow, Named
-from pet_seg.report.render.plots import QUANTITIES, plot_curve
+from pet_seg.report.reference.claims import Named, check_claims, claims_table
+from pet_seg.report.reference.curves import curve_figures
+from pet_seg.report.reference.settings import (
+    REFERENCE,
+    deviation_lines,
+    deviations,
+    load_reference,
+)
 from pet_seg.report.render.tables import aggregate
 from pet_seg.report.runs.folder import Run
-from pet_seg.report.runs.labels import effective_value
 
-REFERENCE = Path(__file__).with_name("reference.yaml")
 NAME_KEY = "reproduce"  # the config group whose choice is the report's run name
 FILE = "reproduce.md"
 STATS = ("mean", "median", "std", "min", "max")
-
-
-def load_reference(path: Path = REFERENCE) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
 
 
 def report_name(run: Run) -> str | None:
@@ -65,13 +65,23 @@ def reference_values(spec: dict[str, Any]) -> dict[str, float]:
     return values | {"train_time_s": table["train_minutes"]}
 
 
+def _per_batch(runs: Sequence[Run]) -> str:
+    """Our ``test/dice_per_batch`` (mean ± std over seeds), or why there is none."""
+    values = [r.summary["test/dice_per_batch"] for r in runs if "test/dice_per_batch" in r.summary]
+    if not values:
+        return "not logged"
+    spread = f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""
+    return f"{np.mean(values):.4f}{spread}"
+
+
 def table1(reference: dict[str, Any], named: Named) -> str:
-    """Metric rows × (report, ours, Δ) per model, as the report's Table 1 is laid out."""
+    """Metric rows × (report, ours, Δ) per model, as the report's Table 1 is laid out; then our
+    test Dice pooled per batch, the average the report's training script printed."""
     models = reference["models"]
     header = ["metric"] + [f"{m} {col}" for m in models for col in ("report", "ours", "Δ")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     devices = ", ".join(dict.fromkeys(s["table1"]["train_device"] for s in models.values()))
-    rows = [(f"test Dice {stat}", f"test_dice_{stat}", ".4f", 1.0) for stat in STATS]
+    rows = [(f"test Dice {stat}, per image", f"test_dice_{stat}", ".4f", 1.0) for stat in STATS]
     rows.append((f"training time, min (report: {devices})", "train_time_s", ".3g", 1 / 60))
     for title, key, fmt, scale in rows:
         cells = [title]
@@ -82,74 +92,36 @@ def table1(reference: dict[str, Any], named: Named) -> str:
             delta = "—" if ours is None else format(ours - ref, "+" + fmt)
             cells += [format(ref, fmt), text, delta]
         lines.append("| " + " | ".join(cells) + " |")
+    cells = ["test Dice mean, pooled per batch (`test/dice_per_batch`)"]
+    for spec in models.values():
+        runs = named.get(spec["table1"]["run"], [])
+        cells += ["not in Table 1", _per_batch(runs) if runs else "no run", "—"]
+    lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def recipe_of(reference: dict[str, Any], run: Run) -> list[tuple[str, float, str]]:
-    """The report's settings for ``run``: (key, value, whose) — shared, then its model's own."""
-    target = (run.config.get("model") or {}).get("_target_")
-    settings = [(key, value, "") for key, value in reference["recipe"].items()]
-    for model, spec in reference["models"].items():
-        if spec["target"] == target:
-            settings += [(key, value, f" for {model}") for key, value in spec["recipe"].items()]
-    return settings
-
-
-def deviations(reference: dict[str, Any], named: Named) -> list[str]:
-    """``key = ours (report: theirs)`` for every recipe setting a run of ours does not share."""
-    found: dict[str, None] = {}
-    for run in (run for runs in named.values() for run in runs):
-        for key, value, whose in recipe_of(reference, run):
-            ours = effective_value(run, key)
-            if _number(ours) != float(value):
-                found[f"`{key}` = {ours} (report: {value:g}{whose})"] = None
-        tested = 0 if run.test_dice is None else len(run.test_dice)
-        if tested != reference["test_images"]:
-            found[f"test images = {tested} (report: {reference['test_images']})"] = None
-    return list(found)
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def check_claims(reference: dict[str, Any], named: Named) -> list[ClaimRow]:
-    return [instantiate(spec).check(named) for spec in reference["claims"]]
-
-
-def claims_table(rows: Sequence[ClaimRow]) -> str:
-    lines = ["| claim | the report | ours | verdict |", "|---|---|---|---|"]
-    lines += [f"| {r.claim} | {r.reported} | {r.ours} | {r.verdict} |" for r in rows]
-    return "\n".join(lines)
-
-
-def curve_figures(reference: dict[str, Any], runs: Sequence[Run], out: Path) -> list[str]:
-    """The report's curve figures, one file per (model, comparison, quantity); Markdown lines."""
-    named = runs_by_name(runs, finished_only=False)
-    quantities = {key: (stem, label, title) for key, stem, label, title in QUANTITIES}
-    lines: list[str] = []
-    for model, spec in reference["models"].items():
-        lines += [f"### {model}", ""]
-        for group, figure in spec["figures"].items():
-            shown = [run for name in figure["runs"] for run in named.get(name, [])]
-            lines += [f"#### {figure['title']}", ""]
-            if not shown:
-                lines += [f"No run of {', '.join(figure['runs'])}.", ""]
-                continue
-            for key in figure["quantities"]:
-                stem, label, title = quantities[key]
-                path = out / f"reproduce_{model.lower()}_{group}_{stem}.png"
-                plot_curve(shown, key, label, path, f"{model}: {title}\n{figure['title']}")
-                lines += [f"![{model} {group} {stem}]({path.name})", ""]
-    return lines
+AVERAGES = (
+    "Which average each number is: the report's Table 1 and our `per image` rows are the mean "
+    "(median, …) over test images of each image's Dice, the report's evaluation; our last row, "
+    "`test/dice_per_batch`, pools the pixels of each test batch at the run's batch size and "
+    "averages over batches, as the report's training script printed its test Dice (the report "
+    "gives no such number). Dice of an image with empty truth and prediction follows the runs' "
+    "`conventions.dice_epsilon`. Ours: mean ± sample std over seeds where there are several; "
+    "Δ = ours − report."
+)
+CLAIMS = (
+    "Run-vs-run claims are tested as configurations (DESIGN.md §5): each run name's seeds × "
+    "test images of per-image Dice, seeds and images both counted as noise (t interval, "
+    "Satterthwaite df), p-values Holm-adjusted over these claims. Supported = real after "
+    "adjustment in the claimed direction (95 % CI wholly above 0); contradicted = real the other "
+    "way; within noise otherwise. With one seed of a run the verdict is *not testable with one "
+    "seed*, and the numbers shown are image-level only (paired bootstrap CI, Wilcoxon p): they "
+    "say nothing about another training run."
+)
 
 
 def render(reference: dict[str, Any], runs: Sequence[Run], out: Path) -> str:
     named = runs_by_name(runs)
-    differ = deviations(reference, named)
     status = [f"{name} ({len(rs)} run{'s' * (len(rs) > 1)})" for name, rs in named.items()]
     others = [f"{report_name(r)} ({r.status}: {r.note})" for r in runs if r.status != "finished"]
     lines = [
@@ -158,25 +130,28 @@ def render(reference: dict[str, Any], runs: Sequence[Run], out: Path) -> str:
         "Finished runs: " + (", ".join(status) or "none") + ".",
         "",
         *(["Not finished: " + "; ".join(others) + ".", ""] if others else []),
-        "Settings that differ from the report's: " + ("; ".join(differ) or "none") + ".",
+        "## Settings that differ from the report's",
         "",
-        "## Table 1: per-image test Dice, augmentation + one-cycle",
+        "Each run's resolved config against the report's settings for its run name "
+        "(`pet_seg/report/reference/reference.yaml`).",
         "",
-        "Ours: mean ± sample std over seeds where there are several; Δ = ours − report.",
+        *deviation_lines(deviations(reference, named), list(named)),
+        "",
+        "## Table 1: test Dice, augmentation + one-cycle",
+        "",
+        AVERAGES,
         "",
         table1(reference, named),
         "",
         "## The report's claims, checked",
         "",
-        "Paired over the same test images (each image's Dice averaged over seeds): mean "
-        "difference, 95 % bootstrap CI, Wilcoxon signed-rank p. Supported = the whole interval "
-        "favours the claim; within noise = it contains 0.",
+        CLAIMS,
         "",
-        claims_table(check_claims(reference, named)),
+        claims_table(check_claims(reference["claims"], named)),
         "",
         "## Curves, as the report groups them",
         "",
-        *curve_figures(reference, runs, out),
+        *curve_figures(reference, runs_by_name(runs, finished_only=False), out),
     ]
     return "\n".join(lines)
 

@@ -1,9 +1,10 @@
 """The study's comparison figures: one per quantity over epochs, and the test-Dice spread.
 
-Each curve figure has one line per run (legend = the run's label), so a reader compares the
-arms of an ablation on one set of axes, as in the report. Runs sharing a label (seeds) share a
-colour; failed or unfinished runs are drawn dashed with their status in the legend, since their
-partial curves often show why they failed.
+Each curve figure has one line per configuration (legend = its label), so a reader compares
+the arms of an ablation on one set of axes, as in the reference study. A configuration trained
+with several seeds is drawn as its mean with a min–max band over the seeds, so training noise
+is seen as such; failed or unfinished runs are drawn dashed with their status in the legend,
+since their partial curves often show why they failed.
 """
 
 from __future__ import annotations
@@ -101,33 +102,55 @@ def _legend(ax: Axes, count: int) -> None:
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
 
 
-def _draw_line(ax: Axes, run: Run, runs: Sequence[Run], key: str, index: int) -> bool:
-    """Draw one run's curve; False if it never logged ``key``."""
-    xs, ys = _series(run, key)
-    if not len(xs) or np.all(np.isnan(ys)):
+def _logged(ys: np.ndarray) -> bool:
+    return len(ys) > 0 and not np.all(np.isnan(ys))
+
+
+def _curve_groups(runs: Sequence[Run]) -> list[list[Run]]:
+    """Finished runs sharing a label (seeds of one configuration) make one band; a failed or
+    unfinished run stays a line of its own."""
+    groups: dict[tuple[str, str | int], list[Run]] = {}
+    for index, run in enumerate(runs):
+        key = (run.label, "finished" if run.status == "finished" else index)
+        groups.setdefault(key, []).append(run)
+    return list(groups.values())
+
+
+def _draw_group(
+    ax: Axes, group: Sequence[Run], runs: Sequence[Run], key: str, index: int, count: int
+) -> bool:
+    """One configuration's curve: its mean over seeds with a min–max band (a plain line for
+    one run); False if no run of it logged ``key``."""
+    series = [
+        (x, y) for x, y in (_series(r, key) for r in group) if len(x) and not np.all(np.isnan(y))
+    ]
+    if not series:
         return False
-    style = {
-        "linestyle": "-" if run.status == "finished" else "--",
-        "marker": MARKERS[index % len(MARKERS)],
-        "markevery": max(1, len(xs) // 25),  # step-level lr: a marker every few steps
-        "linewidth": 2.4 - 1.4 * index / max(1, len(runs) - 1),
-    }
+    xs = series[0][0]
+    ys = np.array([np.interp(xs, x, y, left=np.nan, right=np.nan) for x, y in series])  # (S, T)
+    colour = _colours(runs)[group[0].label]
+    label = display_name(group[0], runs)
+    if len(series) > 1:
+        label = f"{group[0].label} (mean of {len(series)} seeds; band: min–max)"
+        ax.fill_between(xs, np.nanmin(ys, 0), np.nanmax(ys, 0), color=colour, alpha=0.2, lw=0)
     ax.plot(
-        xs,
-        ys,
-        color=_colours(runs)[run.label],
-        label=display_name(run, runs),
-        markersize=4,
-        **style,
-    )
+        xs, np.nanmean(ys, 0), color=colour, label=label, markersize=4,
+        linestyle="-" if group[0].status == "finished" else "--",
+        marker=MARKERS[index % len(MARKERS)],
+        markevery=max(1, len(xs) // 25),  # step-level lr: a marker every few steps
+        linewidth=2.4 - 1.4 * index / max(1, count - 1),
+    )  # fmt: skip
     return True
 
 
 def plot_curve(runs: Sequence[Run], key: str, ylabel: str, path: Path, title: str) -> Path:
-    """One figure: ``key`` over epochs, one line per run that logged it."""
+    """One figure: ``key`` over epochs, one line (or seed band) per configuration."""
     fig = new_figure(7.5, 4.6)
     ax = fig.subplots()
-    drawn = sum(_draw_line(ax, run, runs, key, index) for index, run in enumerate(runs))
+    groups = _curve_groups(runs)
+    drawn = sum(
+        _draw_group(ax, group, runs, key, index, len(groups)) for index, group in enumerate(groups)
+    )
     if drawn:
         _legend(ax, drawn)
     else:
@@ -135,7 +158,7 @@ def plot_curve(runs: Sequence[Run], key: str, ylabel: str, path: Path, title: st
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    if key == "lr":
+    if key.startswith("lr"):  # lr, or the reproduction's lr/after_step
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     fig.tight_layout()
     return save(fig, path)

@@ -14,19 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from pet_seg.report.runs.folder import Run
+from pet_seg.run_label import parse_override, run_label
 
 SEED_KEYS = ("trainer.seed",)
 MISSING = "∅"
-
-
-def parse_override(text: str) -> tuple[str, str]:
-    """``+key=value`` / ``++key=value`` / ``key=value`` / ``~key`` → (key, value)."""
-    text = text.strip()
-    if text.startswith("~"):
-        key = text[1:].split("=", 1)[0]
-        return key, "<deleted>"
-    key, _, value = text.lstrip("+").partition("=")
-    return key.strip(), value.strip()
 
 
 def _select(config: dict[str, Any], dotted: str) -> Any:
@@ -94,8 +85,8 @@ def assign_labels(runs: Sequence[Run]) -> list[str]:
     keys = [key for key in differing_keys(runs) if key not in SEED_KEYS]
     for run in runs:
         run.seed = _seed(run)
-        parts = [f"{key}={effective_value(run, key)}" for key in keys]
-        run.label = ", ".join(parts) or str(run.config.get("name") or run.path.name)
+        label = run_label((key, effective_value(run, key)) for key in keys)
+        run.label = label or str(run.config.get("name") or run.path.name)
     return keys
 
 

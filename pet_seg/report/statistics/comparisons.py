@@ -1,10 +1,13 @@
-"""Which differences in Table 1 are real: paired comparisons and seed intervals for the report.
+"""Which differences between configurations hold up: pairs, verdicts, and what more seeds buy.
 
 A comparison is made only between configurations that differ in exactly one swept key (cosine
-vs one-cycle with the same model), so its difference has one cause. Seeds of a configuration
-are averaged image by image first; the paired statistics then see one score per test image.
-The numbers come from ``pet_seg.report.statistics.paired``; this module picks the pairs and
-words them.
+vs one-cycle with the same model), so its difference has one cause. Each configuration is a
+(seeds x images) matrix of per-image test Dice on the images every run scored, and
+``pet_seg.report.statistics.verdicts`` turns two such matrices into a verdict that counts both
+noise sources (which seed trained the model, which images were tested). The report's
+comparisons are one family: their p-values are Holm-adjusted together. With one seed in an arm
+there is no configuration-level verdict; the row shows the image-level difference of the two
+trained models and what a verdict would take (``trainer.seed=0,1,2``) and cost.
 """
 
 from __future__ import annotations
@@ -20,78 +23,106 @@ import numpy as np
 
 from pet_seg.report.runs.folder import Run
 from pet_seg.report.runs.labels import effective_value
-from pet_seg.report.statistics.paired import (
-    PairedDifference,
-    SeedSummary,
-    paired_difference,
-    seed_interval,
+from pet_seg.report.statistics.paired import SeedSummary, seed_interval
+from pet_seg.report.statistics.seeds_needed import detectable_difference, seeds_needed
+from pet_seg.report.statistics.verdicts import (
+    CONFIGURATION,
+    ONE_MODEL,
+    ConfigurationDifference,
+    adjust_holm,
+    compare_configurations,
 )
 
 CONFIDENCE = 0.95
+TARGET_DIFFERENCE = 0.005  # the Dice difference "how many seeds" is asked for by default
+SEEDS_FOR_A_VERDICT = 3  # what the report recommends (2 is the least that gives one)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Δ = ``changed=second`` minus ``changed=first``, every other key (``shared``) equal."""
+    """Δ = ``changed=second`` minus ``changed=first``, every other key (``shared``) equal.
+
+    ``minutes_per_run`` is the mean measured training time of the two arms' runs (None when no
+    run recorded one): what one more seed of either arm costs on the machine that ran them.
+    """
 
     changed: str
     first: str
     second: str
     shared: str
-    result: PairedDifference
+    result: ConfigurationDifference
+    minutes_per_run: float | None = None
 
     @property
     def verdict(self) -> str:
-        if self.result.within_noise:
+        if self.result.kind != CONFIGURATION:
+            return ONE_MODEL
+        if not self.result.real:
             return "within noise"
         better = self.second if self.result.mean > 0 else self.first
         return f"real: {self.changed}={better} better"
 
 
+def score_matrix(group: Sequence[Run], names: Sequence[str]) -> np.ndarray:
+    """(seeds, images) per-image test Dice of a configuration's runs, columns in ``names``."""
+    rows = []
+    for run in group:
+        if run.test_dice is not None:
+            scores = dict(zip(run.test_names, run.test_dice, strict=True))
+            rows.append([scores[name] for name in names])
+    return np.array(rows, dtype=np.float64)
+
+
+def common_images(groups: Sequence[Sequence[Run]]) -> list[str]:
+    """Test images every tested run of these configurations scored, in the first run's order."""
+    tested = [run for group in groups for run in group if run.test_dice is not None]
+    if not tested:
+        return []
+    shared = set.intersection(*(set(run.test_names) for run in tested))
+    return [name for name in tested[0].test_names if name in shared]
+
+
 def per_image(group: Sequence[Run]) -> dict[str, float]:
     """Per-image test Dice of a configuration, averaged over its seeds (images all runs have)."""
-    tested = [run for run in group if run.test_dice is not None]
-    if not tested:
-        return {}
-    common = set.intersection(*(set(run.test_names) for run in tested))
-    scores = [dict(zip(run.test_names, run.test_dice, strict=True)) for run in tested]
-    return {
-        name: float(np.mean([s[name] for s in scores]))
-        for name in tested[0].test_names
-        if name in common
-    }
+    names = common_images([group])
+    return dict(zip(names, score_matrix(group, names).mean(axis=0).tolist(), strict=True))
 
 
-def _differing(first: Run, second: Run, keys: Sequence[str]) -> list[str]:
-    return [k for k in keys if effective_value(first, k) != effective_value(second, k)]
+def _minutes_per_run(runs: Sequence[Run]) -> float | None:
+    times = [run.summary.get("train_time_s") for run in runs]
+    times = [t for t in times if isinstance(t, int | float) and math.isfinite(t)]
+    return float(np.mean(times)) / 60 if times else None
 
 
 def compare_pair(
     first: Sequence[Run], second: Sequence[Run], keys: Sequence[str]
 ) -> Comparison | None:
-    """The paired comparison of two configurations, or None unless exactly one key differs."""
-    differing = _differing(first[0], second[0], keys)
-    scores_a, scores_b = per_image(first), per_image(second)
-    names = [name for name in scores_a if name in scores_b]
+    """The verdict for two configurations, or None unless exactly one key differs."""
+    differing = [k for k in keys if effective_value(first[0], k) != effective_value(second[0], k)]
+    names = common_images([first, second])
     if len(differing) != 1 or not names:
         return None
     key = differing[0]
     shared = ", ".join(f"{k}={effective_value(first[0], k)}" for k in keys if k != key)
-    result = paired_difference(
-        np.array([scores_b[n] for n in names]),
-        np.array([scores_a[n] for n in names]),
-        confidence=CONFIDENCE,
+    result = compare_configurations(
+        score_matrix(first, names), score_matrix(second, names), confidence=CONFIDENCE
     )
+    value = effective_value
     return Comparison(
-        key, effective_value(first[0], key), effective_value(second[0], key), shared, result
-    )
+        key, value(first[0], key), value(second[0], key), shared, result,
+        _minutes_per_run([*first, *second]),
+    )  # fmt: skip
 
 
 def comparisons(groups: Sequence[Sequence[Run]], keys: Sequence[str]) -> list[Comparison]:
-    """Every pair of finished configurations (Table-1 rows) that differ in one swept key."""
+    """Every pair of finished configurations differing in one swept key, Holm-adjusted together."""
     finished = [g for g in groups if g[0].status == "finished"]
-    found = (compare_pair(a, b, keys) for a, b in combinations(finished, 2))
-    return [c for c in found if c is not None]
+    found = [c for a, b in combinations(finished, 2) if (c := compare_pair(a, b, keys))]
+    adjusted = adjust_holm([c.result for c in found])
+    return [
+        Comparison(c.changed, c.first, c.second, c.shared, r, c.minutes_per_run)
+        for c, r in zip(found, adjusted, strict=True)
+    ]
 
 
 def seed_summaries(groups: Sequence[Sequence[Run]]) -> list[tuple[str, SeedSummary]]:
@@ -104,54 +135,180 @@ def seed_summaries(groups: Sequence[Sequence[Run]]) -> list[tuple[str, SeedSumma
     return rows
 
 
+@dataclass(frozen=True)
+class SeedAdvice:
+    """What this sweep could detect, and the seeds (and minutes) a target difference needs."""
+
+    comparison: Comparison
+    seeds: int  # per arm now (the smaller arm)
+    detectable: float | None  # smallest Δ found with 80 % power at the current seeds
+    needed: int | None  # seeds per arm for ``target`` (None: more seeds cannot get there)
+    target: float
+
+    @property
+    def extra_runs(self) -> int | None:
+        if self.needed is None:
+            return None
+        return sum(max(0, self.needed - s) for s in self.comparison.result.seeds)
+
+    @property
+    def minutes(self) -> float | None:
+        per_run, extra = self.comparison.minutes_per_run, self.extra_runs
+        return None if per_run is None or extra is None else per_run * extra
+
+
+def seed_advice(found: Sequence[Comparison], target: float = TARGET_DIFFERENCE) -> list[SeedAdvice]:
+    """For each configuration-level comparison: detectable Δ now, seeds needed for ``target``."""
+    advice = []
+    for c in found:
+        r = c.result
+        if r.kind != CONFIGURATION or not r.seed_sd:
+            continue
+        noise = {"seed_sd": r.seed_sd, "image_var": r.image_var or 0.0, "images": r.images}
+        seeds = min(r.seeds)
+        detectable = detectable_difference(seeds, **noise)
+        advice.append(SeedAdvice(c, seeds, detectable, seeds_needed(target, **noise), target))
+    return advice
+
+
 def _signed(value: float) -> str:
     return "±∞" if math.isinf(value) else f"{value:+.4f}"
 
 
-def _sentence(c: Comparison) -> str:
-    r = c.result
-    where = f" ({c.shared})" if c.shared else ""
-    ci = f"95% CI [{_signed(r.low)}, {_signed(r.high)}]"
-    head = f"`{c.changed}={c.second}` vs `{c.changed}={c.first}`{where}: {_signed(r.mean)} Dice"
-    if r.within_noise:
-        return (
-            f"{head}, **within noise**: the {ci} contains 0 "
-            f"(Wilcoxon p = {r.p_value:.3g}, {r.n} images)."
-        )
-    better = c.second if r.mean > 0 else c.first
-    return (
-        f"{head}, **a real difference**: `{c.changed}={better}` is better; the {ci} excludes 0 "
-        f"(Wilcoxon p = {r.p_value:.3g}, {r.n} images)."
-    )
+def _p(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
 
 
-def comparison_markdown(found: Sequence[Comparison]) -> list[str]:
-    """The report's "Which differences are real" section, table then plain sentences."""
+def _minutes(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+INTRO = (
+    "Pairs of configurations that differ in exactly one swept key. A verdict is about the "
+    "configurations, not about one trained model each: it counts which seed trained each model "
+    "and which images were tested (paired: every run scored the same images). Δ = mean test "
+    "Dice of the second minus the first, its 95% interval (Student-t, Welch–Satterthwaite "
+    "degrees of freedom over the seed and image variance components) and p-value; p (Holm) "
+    "adjusts the {m} configuration-level comparisons of this report together. A difference is "
+    "*real* when the Holm-adjusted p is below 0.05. It needs at least 2 seeds per arm."
+)
+
+
+def _configuration_rows(found: Sequence[Comparison]) -> list[str]:
     lines = [
-        "## Which differences are real",
-        "",
-        "Pairs of configurations that differ in exactly one swept key, compared image by image "
-        "on the same test images (a configuration's seeds are averaged per image first): "
-        "Δ = mean per-image test Dice of the second minus the first, its 95% bootstrap "
-        "confidence interval (BCa, 10,000 resamples of the images) and the Wilcoxon "
-        "signed-rank p-value. A difference whose interval contains 0 is within noise.",
-        "",
-    ]
-    if not found:
-        return [*lines, "No two finished configurations differ in exactly one swept key.", ""]
-    lines += [
-        "| key | second vs first | other keys | images | Δ test Dice | 95% CI | Wilcoxon p "
-        "| verdict |",
-        "|---|---|---|---|---|---|---|---|",
+        "| key | second vs first | other keys | seeds | images | Δ test Dice | 95% CI | p "
+        "| p (Holm) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in found:
         r = c.result
         lines.append(
-            f"| {c.changed} | {c.second} vs {c.first} | {c.shared or '—'} | {r.n} "
-            f"| {_signed(r.mean)} | [{_signed(r.low)}, {_signed(r.high)}] | {r.p_value:.3g} "
+            f"| {c.changed} | {c.second} vs {c.first} | {c.shared or '—'} "
+            f"| {r.seeds[1]} vs {r.seeds[0]} | {r.images} | {_signed(r.mean)} "
+            f"| [{_signed(r.low)}, {_signed(r.high)}] | {_p(r.p_value)} | {_p(r.p_adjusted)} "
             f"| {c.verdict} |"
         )
-    return [*lines, "", *(f"- {_sentence(c)}" for c in found), ""]
+    return lines
+
+
+def _one_model_rows(found: Sequence[Comparison]) -> list[str]:
+    lines = [
+        "| key | second vs first | other keys | seeds | images | Δ between these trained "
+        "models | 95% CI over images | Wilcoxon p | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in found:
+        r = c.result
+        lines.append(
+            f"| {c.changed} | {c.second} vs {c.first} | {c.shared or '—'} "
+            f"| {r.seeds[1]} vs {r.seeds[0]} | {r.images} | {_signed(r.mean)} "
+            f"| [{_signed(r.low)}, {_signed(r.high)}] | {_p(r.p_value)} | no verdict: "
+            f"{ONE_MODEL} |"
+        )
+    return lines
+
+
+def _how_to_get_verdicts(found: Sequence[Comparison]) -> str:
+    """The override that turns one-model rows into verdicts, and what it costs here."""
+    seeds = {}  # configuration (its key=value pairs) → seeds it has
+    for c in found:
+        shared = [part for part in c.shared.split(", ") if part]
+        for value, count in ((c.first, c.result.seeds[0]), (c.second, c.result.seeds[1])):
+            seeds[frozenset([f"{c.changed}={value}", *shared])] = count
+    extra = sum(max(0, SEEDS_FOR_A_VERDICT - count) for count in seeds.values())
+    per_run = [c.minutes_per_run for c in found if c.minutes_per_run is not None]
+    cost = (
+        f", about {_minutes(extra * float(np.mean(per_run)))} minutes on the machine that ran "
+        f"them ({_minutes(float(np.mean(per_run)))} min per run measured)"
+        if per_run
+        else ""
+    )
+    return (
+        f"To turn these rows into verdicts, run every configuration with {SEEDS_FOR_A_VERDICT} "
+        "seeds: repeat the sweep's command with `trainer.seed=0,1,2` (a verdict needs at least 2 "
+        f"seeds per arm, 3 give a usable interval). That is about {extra} more runs{cost}; "
+        "`python -m pet_seg.plan <the same overrides> trainer.seed=0,1,2` prices it before it runs."
+    )
+
+
+def comparison_markdown(found: Sequence[Comparison]) -> list[str]:
+    """The report's "Which differences hold up" section: verdicts, then one-model rows."""
+    tested = [c for c in found if c.result.kind == CONFIGURATION]
+    single = [c for c in found if c.result.kind != CONFIGURATION]
+    lines = ["## Which differences hold up", "", INTRO.format(m=len(tested)), ""]
+    if not found:
+        return [*lines, "No two finished configurations differ in exactly one swept key.", ""]
+    if tested:
+        lines += [*_configuration_rows(tested), ""]
+    if single:
+        lines += [
+            "### One trained model per configuration: training noise not measured",
+            "",
+            "These pairs have one seed in at least one arm, so their difference is between "
+            "two trained networks on these test images, not between the configurations: "
+            "another seed can move test Dice by as much as the effects studied. The interval "
+            "is a bootstrap over the test images only.",
+            "",
+            *_one_model_rows(single),
+            "",
+            _how_to_get_verdicts(single),
+            "",
+        ]
+    return lines
+
+
+def advice_markdown(advice: Sequence[SeedAdvice], found: Sequence[Comparison]) -> list[str]:
+    """ "How many seeds a question needs": detectable Δ now, seeds and minutes for a target."""
+    lines = ["## How many seeds a question needs", ""]
+    if not advice:
+        reason = (
+            "Every configuration here was trained with one seed, so the seed-to-seed spread is "
+            "unknown: a verdict needs at least 2 (better 3) seeds per arm (see above)."
+            if found
+            else "No configuration-level comparison to size."
+        )
+        return [*lines, reason, ""]
+    target = advice[0].target
+    lines += [
+        "From the seed-to-seed spread and the image variance this sweep measured: the smallest "
+        "difference it could detect with 80% power (α = 0.05, two-sided), and the seeds per "
+        f"arm a difference of {target:g} Dice would need, with their cost at the measured "
+        "training time per run.",
+        "",
+        "| comparison | seeds per arm | seed SD | detectable Δ now | seeds per arm for "
+        f"Δ = {target:g} | more runs | ≈ minutes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for a in advice:
+        c = a.comparison
+        needed = "more seeds cannot: too few test images" if a.needed is None else str(a.needed)
+        more = "—" if a.extra_runs is None else str(a.extra_runs)
+        detect = "—" if a.detectable is None else f"{a.detectable:.4f}"
+        lines.append(
+            f"| {c.changed}: {c.second} vs {c.first} | {a.seeds} | {c.result.seed_sd:.4f} "
+            f"| {detect} | {needed} | {more} | {_minutes(a.minutes)} |"
+        )
+    return [*lines, ""]
 
 
 def seed_markdown(rows: Sequence[tuple[str, SeedSummary]]) -> list[str]:
@@ -160,8 +317,8 @@ def seed_markdown(rows: Sequence[tuple[str, SeedSummary]]) -> list[str]:
     if not rows:
         return [
             *lines,
-            "No configuration was trained with several seeds, so the intervals above cover "
-            "the test images only, not training noise (add e.g. `trainer.seed=0,1,2`).",
+            "No configuration was trained with several seeds: every number above is one "
+            "trained model (add e.g. `trainer.seed=0,1,2`).",
             "",
         ]
     lines += [
@@ -176,27 +333,21 @@ def seed_markdown(rows: Sequence[tuple[str, SeedSummary]]) -> list[str]:
 
 
 COMPARISON_COLUMNS = [
-    "key", "first", "second", "shared", "images", "diff_mean", "ci_low", "ci_high", "p_value",
-    "within_noise",
+    "key", "first", "second", "shared", "kind", "seeds_first", "seeds_second", "images",
+    "diff_mean", "ci_low", "ci_high", "p_value", "p_holm", "seed_sd", "real", "verdict",
 ]  # fmt: skip
 
 
 def comparison_rows(found: Sequence[Comparison]) -> list[list[object]]:
     """``comparisons.csv`` / W&B table rows, full precision."""
+    return [_row(c) for c in found]
+
+
+def _row(c: Comparison) -> list[object]:
+    r = c.result
     return [
-        [
-            c.changed,
-            c.first,
-            c.second,
-            c.shared,
-            c.result.n,
-            c.result.mean,
-            c.result.low,
-            c.result.high,
-            c.result.p_value,
-            c.result.within_noise,
-        ]
-        for c in found
+        *(c.changed, c.first, c.second, c.shared, r.kind, *r.seeds, r.images),
+        *(r.mean, r.low, r.high, r.p_value, r.p_adjusted, r.seed_sd, r.real, c.verdict),
     ]
 
 

@@ -38,13 +38,14 @@ its verdict is never "real". Several comparisons of one report are Holm-adjusted
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
+
+from pet_seg.report.statistics.paired import paired_difference
 
 CONFIGURATION = "configuration"
 IMAGE_LEVEL = "image-level"
@@ -164,42 +165,19 @@ def _configuration_level(
     )  # fmt: skip
 
 
-def _bootstrap_ci(d: np.ndarray, confidence: float, n_boot: int, seed: int) -> tuple[float, float]:
-    """BCa interval of the mean of ``d``; percentile where BCa degenerates (many ties)."""
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-            result = stats.bootstrap(
-                (d,), np.mean, n_resamples=n_boot, confidence_level=confidence,
-                method=method, rng=np.random.default_rng(seed),
-            )  # fmt: skip
-        low, high = result.confidence_interval
-        if math.isfinite(low) and math.isfinite(high):
-            return float(low), float(high)
-    raise RuntimeError("bootstrap gave no finite interval")  # pragma: no cover
-
-
 def _image_level(
     runs_a: np.ndarray, runs_b: np.ndarray, confidence: float, n_boot: int, seed: int
 ) -> ConfigurationDifference:
-    """Images only, on seed-averaged per-image scores: the old paired test, never "real".
-
-    All-equal differences have no spread to resample (zero-width interval; all zero: p 1). A
-    single nonzero image difference gives no interval at all (-inf, inf).
-    """
-    d = runs_b.mean(axis=0) - runs_a.mean(axis=0)  # (N,)
-    mean = float(d.mean())
-    if len(d) == 1 and mean != 0.0:
-        low, high = -math.inf, math.inf
-    elif np.ptp(d) == 0.0:
-        low = high = mean
-    else:
-        low, high = _bootstrap_ci(d, confidence, n_boot, seed)
-    p_value = 1.0 if not np.any(d) else float(stats.wilcoxon(d).pvalue)
+    """Images only, on seed-averaged per-image scores: the paired test of two trained models
+    (``pet_seg.report.statistics.paired``), never "real" about the configurations."""
+    paired = paired_difference(
+        runs_b.mean(axis=0), runs_a.mean(axis=0), confidence=confidence, n_boot=n_boot, seed=seed
+    )
     seeds = (runs_a.shape[0], runs_b.shape[0])
     return ConfigurationDifference(
-        IMAGE_LEVEL, mean, low, high, p_value, None, None, seeds, len(d), None, None, confidence
-    )
+        IMAGE_LEVEL, paired.mean, paired.low, paired.high, paired.p_value, None, None, seeds,
+        paired.n, None, None, confidence,
+    )  # fmt: skip
 
 
 def compare_configurations(
