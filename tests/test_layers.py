@@ -19,7 +19,7 @@ FLOORS = [
      "pet_seg.preflight"),
     # a trained model run on pictures, scored, tracked
     ("pet_seg.trained_model", "pet_seg.scoring", "pet_seg.tracking", "pet_seg.calibration",
-     "pet_seg.boundary"),
+     "pet_seg.boundary", "pet_seg.extra_scores"),
     ("pet_seg.training", "pet_seg.run_log"),
     ("pet_seg.bench", "pet_seg.plan_cost", "pet_seg.sweep_progress"),
     # the report, room by room
