@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pet_seg.paths import CONF_DIR
 from pet_seg.scoring import Evaluation, summary_of, write_per_image
+from pet_seg.search.pruning import TrialPruned, epoch_hook
 from pet_seg.tracking import Tracker
 from pet_seg.training.checkpoint import folder_bytes, load_checkpoint, remove_resume_state
 from pet_seg.training.distributed import init_world
@@ -107,7 +108,8 @@ def _train_and_test(
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
         write_summary(run_dir, summary)
-        tracker = Tracker(run_dir, _start_wandb(cfg, run_dir, job_name, group, resolved, settings))
+        wandb_run = _start_wandb(cfg, run_dir, job_name, group, resolved, settings)
+        tracker = Tracker(run_dir, wandb_run, on_epoch=epoch_hook(cfg))
     try:
         summary |= fit(
             model,
@@ -130,6 +132,10 @@ def _train_and_test(
         if world.is_main:
             _record_test(run_dir, datasets["test"].names, test, tracker, summary)
         return float(summary["best/val_dice"])
+    except TrialPruned as pruned:  # an Optuna search stopped this trial (pet_seg.search)
+        summary |= pruned.summary()
+        tracker.log_summary(summary)
+        return pruned.value
     except KeyboardInterrupt:
         summary |= {"status": "interrupted", "error": "KeyboardInterrupt"}
         raise
@@ -137,7 +143,7 @@ def _train_and_test(
         summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}"}
         raise
     finally:
-        finished = summary["status"] == "finished"
+        finished = summary["status"] in ("finished", "pruned")  # a pruned trial is done too
         if world.is_main:
             write_summary(run_dir, summary)  # first: a kill from here on skips the job on resume
             if finished and not settings.keep_last:

@@ -24,7 +24,7 @@ TEST_FILE = "test_results.csv"
 # Written by ``ReportCallback.on_job_end`` when Hydra saw a job fail before ``summary.json``
 # recorded it (e.g. the dataset could not be loaded).
 JOB_STATUS_FILE = "job_status.json"
-STATUSES = ("finished", "failed", "unfinished")
+STATUSES = ("finished", "pruned", "failed", "unfinished")
 
 
 @dataclass
@@ -136,6 +136,8 @@ def _status(folder: Path, summary: dict[str, Any], has_test: bool, epochs: int) 
         return "unfinished", f"summary says finished but {TEST_FILE} is missing or unreadable"
     if state == "failed":
         return "failed", str(summary.get("error", "no error recorded"))
+    if state == "pruned":  # stopped early by an Optuna search's pruner (pet_seg.search)
+        return "pruned", str(summary.get("error", "pruned"))
     job = _read_json(folder / JOB_STATUS_FILE)
     if job.get("status") == "failed":
         return "failed", str(job.get("error", "no error recorded"))
