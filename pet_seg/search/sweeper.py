@@ -24,7 +24,9 @@ What a study keeps (the storage, ``hydra.sweeper.storage``; default
   count; trials of a run that was interrupted do not. Ctrl-C marks the batch's trials FAIL and
   enqueues each again with the same parameters; a killed sweeper (SIGKILL, preempted SLURM
   job) stops their heartbeat, and whichever process next looks at the study after
-  ``grace_period`` seconds does the same (at most ``max_retry`` retries per trial).
+  ``grace_period`` seconds does the same (at most ``max_retry`` retries per trial). A sweeper
+  that finds the study full but some trials still RUNNING waits for them: they finish (another
+  process's) or go stale and are retried (a dead one's).
 * **Sharing.** Any number of processes (SLURM array tasks, several machines on PostgreSQL)
   given the same storage and study name share it: each asks the database for its next trial,
   the database numbers trials, and job folders are named by trial number, so processes on one
@@ -48,6 +50,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -386,6 +389,12 @@ class OptunaSweeper(Sweeper):
                 fail_stale_trials(study)
             done = counted(study.get_trials(deepcopy=False))
             left = self.n_trials - len(done)
+            running = [t.number for t in done if t.state == TrialState.RUNNING]
+            if left <= 0 and running and self.heartbeat_interval:
+                # other processes' trials, or dead ones that will go stale and be retried here
+                log.info(f"waiting for running trials {running}")
+                time.sleep(min(self.heartbeat_interval, 10))
+                continue
             if left <= 0:
                 break
             asked = [self._ask(study, space) for _ in range(min(self.n_jobs, left))]
