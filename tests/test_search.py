@@ -328,7 +328,7 @@ def postgres_url():
     run as the ``postgres`` user when we are root; skipped when it cannot start."""
     pytest.importorskip("psycopg2", reason="psycopg2 not installed (pip install psycopg2-binary)")
     bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    initdb = shutil.which("initdb") or (str(bins[-1]) if bins else None)
+    initdb = str(bins[-1]) if bins else shutil.which("initdb")
     if initdb is None:
         pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
     bindir = Path(initdb).parent
@@ -348,19 +348,24 @@ def postgres_url():
     port = _free_port()
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=120)
+        try:
+            return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired as err:
+            return subprocess.CompletedProcess(err.cmd, 1, "", f"timed out: {err}")
 
     init = run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
     if init.returncode != 0:
         pytest.skip(f"initdb failed: {init.stderr[-500:]}")
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder}"
-    start = run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-t", "60", "start")
+    # -l: the server's output to a file, or it holds our pipes open and run() never returns
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log")]
+    start = run(*pg_ctl, "-o", options, "-w", "-t", "60", "start")
     if start.returncode != 0:
         pytest.skip(f"PostgreSQL did not start: {start.stderr[-500:]}{start.stdout[-500:]}")
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
     finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        run(*pg_ctl, "-m", "immediate", "stop")
         shutil.rmtree(folder, ignore_errors=True)
 
 
