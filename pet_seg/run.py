@@ -30,6 +30,7 @@ from pet_seg.run_folder import RunFolder
 from pet_seg.run_label import label_of, parse_override
 from pet_seg.run_log import say
 from pet_seg.scoring import Scores, summary_of, write_per_image
+from pet_seg.search.pruning import TrialPruned, epoch_hook
 from pet_seg.sweep_progress import SweepPosition, sweep_position
 from pet_seg.tracking import Tracker
 from pet_seg.training.job_scope import job_scope
@@ -130,7 +131,8 @@ def _train_and_test(
         folder.path.mkdir(parents=True, exist_ok=True)
         folder.config.write_text(OmegaConf.to_yaml(resolved))
         folder.write_summary(summary)
-        tracker = Tracker(folder.metrics, _start_wandb(cfg, folder, job_name, group, resolved))
+        wandb_run = _start_wandb(cfg, folder, job_name, group, resolved)
+        tracker = Tracker(folder.metrics, wandb_run, on_epoch=epoch_hook(cfg))
     try:
         criterion = instantiate(cfg.loss)
         m = build_machinery(
@@ -153,6 +155,10 @@ def _train_and_test(
         if world.is_main:
             _record_test(folder, datasets["test"].names, test, tracker, summary, columns)
         return float(summary["best/val_dice"])
+    except TrialPruned as pruned:  # an Optuna search stopped this trial (pet_seg.search)
+        summary |= pruned.summary()
+        tracker.log_summary(summary)
+        return pruned.value
     except KeyboardInterrupt:
         summary |= {"status": "interrupted", "error": "KeyboardInterrupt"}
         raise
@@ -160,7 +166,7 @@ def _train_and_test(
         summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}"}
         raise
     finally:
-        finished = summary["status"] == "finished"
+        finished = summary["status"] in ("finished", "pruned")  # a pruned trial is done too
         if world.is_main:
             folder.write_summary(summary)  # first: a kill from here on skips the job on resume
             if finished and not settings.keep_last:

@@ -101,9 +101,12 @@ class Tracker:
     ``path=None`` makes a silent tracker, for the non-zero ranks of a DDP run.
     """
 
-    def __init__(self, path: Path | None, wandb_run: Any | None = None) -> None:
+    def __init__(
+        self, path: Path | None, wandb_run: Any | None = None, on_epoch: Any | None = None
+    ) -> None:
         self.path = path
         self.wandb_run = wandb_run
+        self.on_epoch = on_epoch  # called with each epoch record once logged (search pruning)
 
     @property
     def run_id(self) -> str | None:
@@ -118,6 +121,8 @@ class Tracker:
             handle.write(line + "\n")
         if self.wandb_run is not None:
             self.wandb_run.log({k: v for k, v in record.items() if k != "kind"})
+        if self.on_epoch is not None and record.get("kind") == "epoch":
+            self.on_epoch(record)
 
     def truncate_after(self, step: int) -> None:
         """Drop records logged after ``step``: a resumed run re-logs them, without duplicates.

@@ -16,7 +16,7 @@ FLOORS = [
      "pet_seg.run_folder", "pet_seg.run_label", "pet_seg.checkpoint", "pet_seg.metrics",
      "pet_seg.precision", "pet_seg.preprocess", "pet_seg.panels", "pet_seg.augmentation",
      "pet_seg.losses", "pet_seg.models", "pet_seg.data", "pet_seg.sweep_jobs",
-     "pet_seg.preflight"),
+     "pet_seg.preflight", "pet_seg.search"),
     # a trained model run on pictures, scored, tracked
     ("pet_seg.trained_model", "pet_seg.scoring", "pet_seg.tracking", "pet_seg.calibration",
      "pet_seg.boundary", "pet_seg.extra_scores"),

@@ -109,6 +109,7 @@ def _figure_section(figures: Sequence[Path], out_dir: Path) -> list[str]:
 def render_markdown(report: Report, sources: Sequence[Path]) -> str:
     """The whole ``report.md``: sources, convention, Table 1, runs, notes, figures."""
     counts = {s: sum(r.status == s for r in report.runs) for s in STATUSES}
+    counts = {s: n for s, n in counts.items() if n or s != "pruned"}  # pruned: searches only
     common = common_overrides(report.runs)
     lines = [
         "# pet_seg report",

@@ -20,7 +20,7 @@ import yaml
 
 from pet_seg.run_folder import INNER_FOLDERS, RunFolder, read_json_object
 
-STATUSES = ("finished", "failed", "unfinished")
+STATUSES = ("finished", "pruned", "failed", "unfinished")
 
 
 @dataclass
@@ -122,6 +122,8 @@ def _status(
         return "unfinished", f"summary says finished but {missing} is missing or unreadable"
     if state == "failed":
         return "failed", str(summary.get("error", "no error recorded"))
+    if state == "pruned":  # stopped early by an Optuna search's pruner (pet_seg.search)
+        return "pruned", str(summary.get("error", "pruned"))
     job = read_json_object(folder.job_status)
     if job.get("status") == "failed":
         return "failed", str(job.get("error", "no error recorded"))
