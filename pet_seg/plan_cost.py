@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from pet_seg.bench.steps import Variant, infer_step, measure, random_batch, train_step
 from pet_seg.data.splits import split_counts
 from pet_seg.device import resolve_device
+from pet_seg.precision import resolve_precision
 from pet_seg.training.schedule import trained_per_epoch
 from pet_seg.training.settings import TrainerSettings
 
@@ -59,7 +60,8 @@ def measure_speed(cfg: DictConfig, cpu_probe_batch: int = 4, cpu_probe_px: int =
     if device.type != "cuda":
         probe, px = min(probe, cpu_probe_batch), min(size, cpu_probe_px)
     batch = random_batch(probe, px)
-    variant = Variant(settings.precision, settings.channels_last)
+    precision, _ = resolve_precision(settings.precision, device)  # the job resolves it alike
+    variant = Variant(precision, settings.channels_last)
     optimizer = instantiate(cfg.optimizer)
 
     def make_model() -> torch.nn.Module:

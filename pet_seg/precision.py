@@ -11,6 +11,42 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 
 PRECISIONS = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+AUTO = "auto"  # resolved per machine by ``resolve_precision``; never reaches autocast
+# CPU flags (Linux /proc/cpuinfo names) of a bf16 dot product in hardware: AVX-512 BF16 (Zen 4+,
+# Cooper Lake+) or AMX (Sapphire Rapids+). Without them oneDNN emulates bf16 with fp32
+# conversions, which is slower than plain fp32.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags from /proc/cpuinfo; empty where there is none (macOS, Windows)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip() == "flags":
+                    return frozenset(value.split())  # the first core describes them all
+    except OSError:
+        pass
+    return frozenset()
+
+
+def resolve_precision(
+    requested: str, device: torch.device, flags: frozenset[str] | None = None
+) -> tuple[str, str]:
+    """``(precision, why)``: ``auto`` → bf16-mixed on a CPU with native bf16, else 32.
+
+    Only the CPU is decided here: on other devices ``auto`` keeps fp32, the setting whose
+    results are identical across machines. Any other name is returned as given.
+    """
+    if requested != AUTO:
+        return requested, f"trainer.precision={requested}"
+    if device.type != "cpu":
+        return "32", f"trainer.precision=auto: fp32 on {device.type}"
+    native = sorted((cpu_flags() if flags is None else flags) & NATIVE_BF16_FLAGS)
+    if native:
+        return "bf16-mixed", f"trainer.precision=auto: CPU has native bf16 ({', '.join(native)})"
+    return "32", "trainer.precision=auto: CPU has no native bf16 (no avx512_bf16/amx_bf16)"
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:

@@ -25,6 +25,7 @@ from pet_seg.device import describe_device, resolve_device
 from pet_seg.distributed import init_world, local_rank
 from pet_seg.extra_scores import ExtraScores, record_extras
 from pet_seg.paths import CONF_DIR
+from pet_seg.precision import resolve_precision
 from pet_seg.preflight import check_model_input, check_precision
 from pet_seg.run_folder import RunFolder
 from pet_seg.run_label import label_of, parse_override
@@ -98,11 +99,13 @@ def _train_and_test(
 ) -> float:  # fmt: skip
     """The job itself; everything it builds lives in this frame and is gone when it returns."""
     device = resolve_device(settings.device, local_rank())
+    settings.precision, why = resolve_precision(settings.precision, device)  # "auto" → a name
     check_precision(device, settings.precision)  # before data, folder or W&B: one sentence
     check_model_input(cfg)
     world = init_world(device.type)
     if world.is_main:
-        say(first_line(job_name, device, settings.device, position), folder.run_log)
+        line = first_line(job_name, device, settings.device, position)
+        say(f"{line}; precision {settings.precision} ({why})", folder.run_log)
     torch.manual_seed(settings.seed)  # before the model is built: same seed, same weights
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -120,6 +123,7 @@ def _train_and_test(
         "lr": cfg.optimizer.lr,
         # what trained it: training times compare only on one device (reproduce.md's claims)
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        "precision_used": settings.precision,  # trainer.precision=auto resolved on this machine
     }
     tracker = Tracker(None)
     if world.is_main:  # under torchrun only rank 0 writes files and talks to W&B

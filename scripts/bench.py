@@ -4,6 +4,7 @@
         [--models unet,resnet34_unet] [--device auto|cpu|cuda] [--sections pipeline,train,infer]
         [--variants 32,bf16-mixed+cl,...] [--base-channels N] [--threads N] [--json PATH]
         [overrides ...]
+    python scripts/bench.py --quickstart [--json PATH]   # what makes experiment=quickstart fast
 
 Variants are ``<precision>[+cl][+fused][+compile]``: autocast precision (32, bf16-mixed,
 16-mixed), channels_last, the optimizer's fused kernel, torch.compile. The baseline, ``32``, is
@@ -13,6 +14,11 @@ The project's default settings (trainer.precision, trainer.channels_last, traine
 optimizer.fused) come from the composed config in conf/; trailing ``key=value`` overrides
 change them, e.g. ``trainer.precision=bf16-mixed`` to time a candidate default. JSON goes to
 stdout (or --json PATH); a human table goes to stderr.
+
+``--quickstart`` times the quickstart's settings (64 px, batch 8, 2 threads,
+experiment=quickstart): fp32 NCHW eager (today's), channels_last, torch.compile (steady and with
+its compile time counted against one quickstart run), bf16-mixed (+cl) where the CPU has native
+bf16, and two one-thread jobs at once vs one two-thread job (``pet_seg.bench.quickstart``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ from omegaconf import DictConfig
 
 from pet_seg.bench.machine import machine_info
 from pet_seg.bench.pipeline import bench_pipeline
+from pet_seg.bench.quickstart import (
+    BATCH_SIZE,
+    IMAGE_SIZE,
+    THREADS,
+    jobs_side_by_side,
+    quickstart_variants,
+    with_compile_cost,
+)
 from pet_seg.bench.steps import (
     BASELINE,
     Step,
@@ -46,6 +60,7 @@ from pet_seg.bench.steps import (
 )
 from pet_seg.device import resolve_device
 from pet_seg.paths import CONF_DIR
+from pet_seg.precision import resolve_precision
 from pet_seg.training.settings import TrainerSettings
 
 SECTIONS = ("pipeline", "train", "infer")
@@ -79,8 +94,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--variants", default=None, help="e.g. 32,bf16-mixed+cl (32 first)")
     parser.add_argument("--data-root", type=Path, default=Path("data/synthetic-bench"))
     parser.add_argument("--json", type=Path, default=None, help="write JSON here, not stdout")
+    parser.add_argument("--quickstart", action="store_true", help="the quickstart's settings")
+    parser.add_argument("--jobs-seconds", type=float, default=20, help="--quickstart: per trial")
+    parser.add_argument("--jobs-trials", type=int, default=2, help="--quickstart: per arm")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.precision=32")
     args = parser.parse_args(argv)
+    if args.quickstart:  # experiment=quickstart's step; compile needs 2 calls to settle
+        args.image_size, args.batch_size, args.threads = IMAGE_SIZE, BATCH_SIZE, THREADS
+        args.sections, args.warmup = "train,infer", max(args.warmup, 2)
+        args.variants = args.variants or ",".join(quickstart_variants())
+        args.overrides = ["experiment=quickstart", *args.overrides]
     unknown = set(args.sections.split(",")) - set(SECTIONS)
     if unknown:
         parser.error(f"--sections: unknown {sorted(unknown)}; choose from {SECTIONS}")
@@ -92,11 +115,12 @@ def compose_model(name: str, overrides: list[str]) -> DictConfig:
         return compose("config", overrides=[f"model={name}", *overrides])
 
 
-def default_variant(cfg: DictConfig) -> Variant:
-    """The variant a plain ``python -m pet_seg.run`` trains with."""
+def default_variant(cfg: DictConfig, device: torch.device) -> Variant:
+    """The variant a plain ``python -m pet_seg.run`` trains with on ``device``."""
     t = cfg.trainer
     fused = bool(cfg.optimizer.get("fused") or False)
-    return Variant(str(t.precision), bool(t.channels_last), fused, bool(t.compile))
+    precision, _ = resolve_precision(str(t.precision), device)
+    return Variant(precision, bool(t.channels_last), fused, bool(t.compile))
 
 
 def model_section(
@@ -112,7 +136,7 @@ def model_section(
     make_model = functools.partial(instantiate, cfg.model, **kwargs)
     settings: TrainerSettings = instantiate(cfg.trainer)
     settings.device = str(device)
-    default = default_variant(cfg)
+    default = default_variant(cfg, device)
     if step_fn is infer_step:
         default = for_inference([default])[0]
     chosen = variants if default in variants else [*variants, default]
@@ -159,8 +183,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             out[section] = {
                 model: model_section(args, model, chosen, step_fn, device) for model in models
             }
+    if args.quickstart:
+        out["quickstart"] = quickstart_section(args, models, out)
     out["total_s"] = time.perf_counter() - started
     return out
+
+
+def quickstart_section(
+    args: argparse.Namespace, models: list[str], out: dict[str, Any]
+) -> dict[str, Any]:
+    """Per model: compile cost over one quickstart run, and the two-jobs comparison."""
+    section = {}
+    for model in models:
+        print(f"[bench] quickstart jobs side by side {model}", file=sys.stderr)
+        cfg = compose_model(model, args.overrides)
+        train, infer = out["train"][model]["variants"], out["infer"][model]["variants"]
+        section[model] = {
+            "compile": with_compile_cost(train, infer),
+            "jobs": jobs_side_by_side(cfg, args.jobs_seconds, args.jobs_trials),
+        }
+    return section
 
 
 def table(out: dict[str, Any]) -> str:
@@ -183,6 +225,17 @@ def table(out: dict[str, Any]) -> str:
                     f"    {name:<28} {row['images_per_s']:8.2f} img/s  x{row['vs_baseline']:.2f} "
                     f"(CPU time x{row['cpu_vs_baseline']:.2f})"
                 )
+    for model, q in out.get("quickstart", {}).items():
+        for name, c in q["compile"].items():
+            lines.append(f"quickstart {model} {name}: compile {c['compile_s']:.0f} s, "
+                         f"x{c['vs_baseline_steady']:.2f} steady, "
+                         f"x{c['vs_baseline_with_compile']:.2f} over one run")  # fmt: skip
+        jobs = q["jobs"]
+        lines.append(
+            f"quickstart {model} jobs: 1x2 threads {jobs['1_job_x_2_threads']['images_per_s']:.2f}"
+            f" img/s, 2x1 thread {jobs['2_jobs_x_1_thread']['images_per_s']:.2f} img/s, "
+            f"x{jobs['vs_baseline']:.2f} (CPU x{jobs['cpu_vs_baseline']:.2f})"
+        )
     return "\n".join(lines)
 
 

@@ -85,10 +85,13 @@ def time_round_robin(
     CPU time is the steadier number on a shared machine: time spent descheduled while other
     processes run is not in it (with one thread; with several it includes barrier spinning).
     """
-    for step in steps.values():
+    times = {name: {"wall_s": [], "cpu_s": [], "warmup_wall_s": []} for name in steps}
+    for name, step in steps.items():
         for _ in range(warmup):  # allocator, oneDNN primitive cache, cuDNN autotune, compile
+            wall = time.perf_counter()
             step()
-    times = {name: {"wall_s": [], "cpu_s": []} for name in steps}
+            sync(device)
+            times[name]["warmup_wall_s"].append(time.perf_counter() - wall)
     for _ in range(rounds):
         for name, step in steps.items():
             sync(device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pet_seg.precision import PRECISIONS
+from pet_seg.precision import AUTO, PRECISIONS
 
 # trainer.lr_rule → k in lr = optimizer.lr · (batch_size / lr_reference_batch_size)^k.
 # keep: the reference's choice (lr 1e-3 at batch 32 and 128 alike); linear: the same step per
@@ -25,7 +25,7 @@ class TrainerSettings:
     seed: int = 0
     num_workers: int = 0
     num_threads: int | None = None
-    precision: str = "32"
+    precision: str = "32"  # or "auto": resolved per machine by pet_seg.precision
     channels_last: bool = False
     compile: bool = False
     progress: bool = True  # the per-batch bar, on a terminal only
@@ -43,8 +43,10 @@ class TrainerSettings:
         if self.lr_rule not in LR_RULES:
             raise ValueError(f"trainer.lr_rule={self.lr_rule!r}: use one of {list(LR_RULES)}")
         self.precision = str(self.precision)  # `trainer.precision=32` arrives as an int
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"trainer.precision={self.precision!r}: use one of {list(PRECISIONS)}")
+        if self.precision not in (*PRECISIONS, AUTO):
+            raise ValueError(
+                f"trainer.precision={self.precision!r}: use one of {[*PRECISIONS, AUTO]}"
+            )
         if self.nonfinite not in ("stop", "skip"):
             raise ValueError(f"trainer.nonfinite={self.nonfinite!r}: use 'stop' or 'skip'")
         for key in ("epochs", "batch_size", "lr_reference_batch_size", "save_last_every"):
