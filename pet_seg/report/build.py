@@ -22,17 +22,15 @@ from pet_seg.report.render.tables import (
     write_group_csv,
     write_runs_csv,
 )
+from pet_seg.report.render.verdicts import advice_markdown, comparison_markdown, seed_markdown
 from pet_seg.report.runs.folder import STATUSES, Run, discover_runs
 from pet_seg.report.runs.labels import assign_labels, common_overrides, group_runs
 from pet_seg.report.statistics.comparisons import (
     TARGET_DIFFERENCE,
     Comparison,
     SeedAdvice,
-    advice_markdown,
-    comparison_markdown,
     comparisons,
     seed_advice,
-    seed_markdown,
     seed_summaries,
     write_comparisons_csv,
 )

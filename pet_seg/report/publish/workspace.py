@@ -19,8 +19,8 @@ from wandb_workspaces.reports import v2 as wr
 
 from pet_seg.report.build import Report
 from pet_seg.report.publish.target import Target, find_target
+from pet_seg.report.render.verdicts import comparison_markdown
 from pet_seg.report.runs.folder import Run
-from pet_seg.report.statistics.comparisons import comparison_markdown
 
 # (metric logged per epoch, y-axis title); every one has step_metric "epoch" in W&B
 CURVES = (

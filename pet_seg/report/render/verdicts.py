@@ -1,0 +1,182 @@
+"""The verdicts in words: ``report.md``'s "Which differences hold up", "Seeds" and "How many
+seeds a question needs", from ``pet_seg.report.statistics.comparisons``.
+
+A one-seed row is worded as what it is — the difference between two trained models on these
+test images — and says what a verdict would take (``trainer.seed=0,1,2``) and cost here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from pet_seg.report.statistics.comparisons import (
+    SEEDS_FOR_A_VERDICT,
+    Comparison,
+    SeedAdvice,
+)
+from pet_seg.report.statistics.paired import SeedSummary
+from pet_seg.report.statistics.verdicts import CONFIGURATION, ONE_MODEL
+
+
+def _signed(value: float) -> str:
+    return "±∞" if math.isinf(value) else f"{value:+.4f}"
+
+
+def _p(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+def _minutes(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+INTRO = (
+    "Pairs of configurations that differ in exactly one swept key. A verdict is about the "
+    "configurations, not about one trained model each: it counts which seed trained each model "
+    "and which images were tested (paired: every run scored the same images). Δ = mean test "
+    "Dice of the second minus the first, its 95% interval (Student-t, Welch–Satterthwaite "
+    "degrees of freedom over the seed and image variance components) and p-value; p (Holm) "
+    "adjusts the {m} configuration-level comparisons of this report together. A difference is "
+    "*real* when the Holm-adjusted p is below 0.05. It needs at least 2 seeds per arm."
+)
+
+
+def _configuration_rows(found: Sequence[Comparison]) -> list[str]:
+    lines = [
+        "| key | second vs first | other keys | seeds | images | Δ test Dice | 95% CI | p "
+        "| p (Holm) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in found:
+        r = c.result
+        lines.append(
+            f"| {c.changed} | {c.second} vs {c.first} | {c.shared or '—'} "
+            f"| {r.seeds[1]} vs {r.seeds[0]} | {r.images} | {_signed(r.mean)} "
+            f"| [{_signed(r.low)}, {_signed(r.high)}] | {_p(r.p_value)} | {_p(r.p_adjusted)} "
+            f"| {c.verdict} |"
+        )
+    return lines
+
+
+def _one_model_rows(found: Sequence[Comparison]) -> list[str]:
+    lines = [
+        "| key | second vs first | other keys | seeds | images | Δ between these trained "
+        "models | 95% CI over images | Wilcoxon p | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in found:
+        r = c.result
+        lines.append(
+            f"| {c.changed} | {c.second} vs {c.first} | {c.shared or '—'} "
+            f"| {r.seeds[1]} vs {r.seeds[0]} | {r.images} | {_signed(r.mean)} "
+            f"| [{_signed(r.low)}, {_signed(r.high)}] | {_p(r.p_value)} | no verdict: "
+            f"{ONE_MODEL} |"
+        )
+    return lines
+
+
+def _how_to_get_verdicts(found: Sequence[Comparison]) -> str:
+    """The override that turns one-model rows into verdicts, and what it costs here."""
+    seeds = {}  # configuration (its key=value pairs) → seeds it has
+    for c in found:
+        shared = [part for part in c.shared.split(", ") if part]
+        for value, count in ((c.first, c.result.seeds[0]), (c.second, c.result.seeds[1])):
+            seeds[frozenset([f"{c.changed}={value}", *shared])] = count
+    extra = sum(max(0, SEEDS_FOR_A_VERDICT - count) for count in seeds.values())
+    per_run = [c.minutes_per_run for c in found if c.minutes_per_run is not None]
+    cost = (
+        f", about {_minutes(extra * float(np.mean(per_run)))} minutes on the machine that ran "
+        f"them ({_minutes(float(np.mean(per_run)))} min per run measured)"
+        if per_run
+        else ""
+    )
+    return (
+        f"To turn these rows into verdicts, run every configuration with {SEEDS_FOR_A_VERDICT} "
+        "seeds: repeat the sweep's command with `trainer.seed=0,1,2` (a verdict needs at least 2 "
+        f"seeds per arm, 3 give a usable interval). That is about {extra} more runs{cost}; "
+        "`python -m pet_seg.plan <the same overrides> trainer.seed=0,1,2` prices it before it runs."
+    )
+
+
+def comparison_markdown(found: Sequence[Comparison]) -> list[str]:
+    """The report's "Which differences hold up" section: verdicts, then one-model rows."""
+    tested = [c for c in found if c.result.kind == CONFIGURATION]
+    single = [c for c in found if c.result.kind != CONFIGURATION]
+    lines = ["## Which differences hold up", "", INTRO.format(m=len(tested)), ""]
+    if not found:
+        return [*lines, "No two finished configurations differ in exactly one swept key.", ""]
+    if tested:
+        lines += [*_configuration_rows(tested), ""]
+    if single:
+        lines += [
+            "### One trained model per configuration: training noise not measured",
+            "",
+            "These pairs have one seed in at least one arm, so their difference is between "
+            "two trained networks on these test images, not between the configurations: "
+            "another seed can move test Dice by as much as the effects studied. The interval "
+            "is a bootstrap over the test images only.",
+            "",
+            *_one_model_rows(single),
+            "",
+            _how_to_get_verdicts(single),
+            "",
+        ]
+    return lines
+
+
+def advice_markdown(advice: Sequence[SeedAdvice], found: Sequence[Comparison]) -> list[str]:
+    """ "How many seeds a question needs": detectable Δ now, seeds and minutes for a target."""
+    lines = ["## How many seeds a question needs", ""]
+    if not advice:
+        reason = (
+            "Every configuration here was trained with one seed, so the seed-to-seed spread is "
+            "unknown: a verdict needs at least 2 (better 3) seeds per arm (see above)."
+            if found
+            else "No configuration-level comparison to size."
+        )
+        return [*lines, reason, ""]
+    target = advice[0].target
+    lines += [
+        "From the seed-to-seed spread and the image variance this sweep measured: the smallest "
+        "difference it could detect with 80% power (α = 0.05, two-sided), and the seeds per "
+        f"arm a difference of {target:g} Dice would need, with their cost at the measured "
+        "training time per run.",
+        "",
+        "| comparison | seeds per arm | seed SD | detectable Δ now | seeds per arm for "
+        f"Δ = {target:g} | more runs | ≈ minutes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for a in advice:
+        c = a.comparison
+        needed = "more seeds cannot: too few test images" if a.needed is None else str(a.needed)
+        more = "—" if a.extra_runs is None else str(a.extra_runs)
+        detect = "—" if a.detectable is None else f"{a.detectable:.4f}"
+        lines.append(
+            f"| {c.changed}: {c.second} vs {c.first} | {a.seeds} | {c.result.seed_sd:.4f} "
+            f"| {detect} | {needed} | {more} | {_minutes(a.minutes)} |"
+        )
+    return [*lines, ""]
+
+
+def seed_markdown(rows: Sequence[tuple[str, SeedSummary]]) -> list[str]:
+    """Seed groups: mean ± std of test Dice over seeds and the t-interval of that mean."""
+    lines = ["## Seeds", ""]
+    if not rows:
+        return [
+            *lines,
+            "No configuration was trained with several seeds: every number above is one "
+            "trained model (add e.g. `trainer.seed=0,1,2`).",
+            "",
+        ]
+    lines += [
+        "| configuration | seeds | test Dice mean ± std | 95% t-interval of the mean |",
+        "|---|---|---|---|",
+    ]
+    for label, s in rows:
+        lines.append(
+            f"| {label} | {s.n} | {s.mean:.4f} ± {s.std:.4f} | [{s.low:.4f}, {s.high:.4f}] |"
+        )
+    return [*lines, ""]
