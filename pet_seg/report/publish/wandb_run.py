@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from pet_seg.report.build import Report
 from pet_seg.report.publish.target import RUN_FILE, runs_group
@@ -146,8 +147,10 @@ def runs_logger(report: Report) -> tuple[Callable[..., Any], str, str]:
     How ``python -m pet_seg.report --wandb-run`` logs the report run like the sweep would have.
     """
     run = report.runs[0]
-    logger = run.config.get("logger") or {}
-    if "_target_" not in logger:  # not a pet_seg run's config: nothing says how to log
+    # A job that failed before writing config.yaml leaves Hydra's unresolved copy, whose
+    # logger says ${name}: resolve it within the whole config it came from.
+    logger = OmegaConf.to_container(OmegaConf.create(run.config), resolve=True).get("logger")
+    if not isinstance(logger, dict) or "_target_" not in logger:  # nothing says how to log
         logger = {"_target_": "pet_seg.tracking.no_wandb"}
     return (
         instantiate({**logger, "_partial_": True}),
