@@ -51,7 +51,7 @@ def test_a_piped_run_says_a_line_per_epoch_and_keeps_them_in_run_log(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout.splitlines()
-    assert re.fullmatch(rf"\[pet_seg\] run .+ {DEVICE}", out[0]), out[0]
+    assert re.fullmatch(rf"\[pet_seg\] run .+ {DEVICE}(; precision .+)?", out[0]), out[0]
     epochs = [re.fullmatch(EPOCH, line) for line in out if "] epoch " in line]
     assert [(m.group(1), m.group(2)) for m in epochs if m] == [("1", "2"), ("2", "2")], out
     logged = (run_dir / "run.log").read_text().splitlines()

@@ -41,7 +41,10 @@ TIMEOUT = [
     "hydra.launcher.max_num_timeout=3",
     "trainer.resume=true",
 ]
-TRAIN_SECONDS_UNDER_TIMEOUT = 45  # more than one 1-minute job's worth of training
+# More than one 1-minute job's worth of training, with margin: the 1-epoch sweep that calibrates
+# it over-estimates later epochs (its epoch includes the first, slowest one), and on an idle
+# machine a 45 s estimate finished inside the first minute, with no time limit to test.
+TRAIN_SECONDS_UNDER_TIMEOUT = 100
 
 
 @pytest.fixture(scope="module")
