@@ -41,10 +41,11 @@ TIMEOUT = [
     "hydra.launcher.max_num_timeout=3",
     "trainer.resume=true",
 ]
-# More than one 1-minute job's worth of training, with margin: the 1-epoch sweep that calibrates
-# it over-estimates later epochs (its epoch includes the first, slowest one), and on an idle
-# machine a 45 s estimate finished inside the first minute, with no time limit to test.
-TRAIN_SECONDS_UNDER_TIMEOUT = 100
+# Epochs for the time-limit test: training must outlast the first 1-minute job (the warning
+# comes ~50 s in) yet end within max_num_timeout=3 requeues (~40 s of training each). Idle
+# here an epoch took 0.3-0.8 s (60 epochs ended inside the first minute; 400 needed more than
+# four jobs), so 160 sits in the window; a first-epoch calibration misjudged it by up to 5x.
+TIMEOUT_EPOCHS = 160
 
 
 @pytest.fixture(scope="module")
@@ -259,8 +260,7 @@ def test_a_job_past_its_time_limit_is_requeued_and_resumes_to_the_same_test_scor
     cluster, data_root, two_job_sweep, tmp_path
 ):
     # enough epochs to outlast one 1-minute job here, few enough for max_num_timeout=3
-    epochs = _epochs_for(TRAIN_SECONDS_UNDER_TIMEOUT, two_job_sweep)
-    args = [*tiny_overrides(data_root, epochs=epochs), *ONE_THREAD]
+    args = [*tiny_overrides(data_root, epochs=TIMEOUT_EPOCHS), *ONE_THREAD]
     sweep = tmp_path / "timed-out"
     running = _slurm_sweep(cluster, sweep, *args, *TIMEOUT, "~hydra.callbacks.report")
     reference = _reference(tmp_path / "reference", *args)
