@@ -102,7 +102,7 @@ def test_plateau_watches_the_loss_the_conventions_name():
         (36, 1, False, 36),  # batch 1 leaves no remainder
     ],
 )
-def test_steps_per_epoch_keep_the_last_batch_unless_it_holds_one_image(images, batch, drop, steps):
+def test_an_epoch_keeps_the_last_batch_unless_it_holds_one_image(images, batch, drop, steps):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert drops_last_batch(images, batch) is drop

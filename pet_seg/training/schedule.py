@@ -4,9 +4,9 @@ The reference steps OneCycleLR per batch, CosineAnnealingLR per epoch and Reduce
 epoch on the validation loss. Each ``conf/scheduler/*.yaml`` says which through ``interval`` and
 ``monitor``, so a new scheduler is a new YAML file, not a new branch in the training loop.
 
-How many optimizer steps an epoch has is decided here too (``drops_last_batch``,
-``steps_per_epoch``); a per-step schedule's ``total_steps`` (epochs x ``len(train_loader)``) and
-the reference's "steps" column both follow from it.
+How many optimizer steps and images an epoch has is decided here too, once
+(``lone_last_image``): the loader's ``drop_last``, a per-step schedule's ``total_steps`` (epochs x
+``len(train_loader)``) and the plan's cost estimate all follow from it.
 """
 
 from __future__ import annotations

@@ -82,12 +82,6 @@ def common_images(groups: Sequence[Sequence[Run]]) -> list[str]:
     return [name for name in tested[0].test_names if name in shared]
 
 
-def per_image(group: Sequence[Run]) -> dict[str, float]:
-    """Per-image test Dice of a configuration, averaged over its seeds (images all runs have)."""
-    names = common_images([group])
-    return dict(zip(names, score_matrix(group, names).mean(axis=0).tolist(), strict=True))
-
-
 def _minutes_per_run(runs: Sequence[Run]) -> float | None:
     times = [run.summary.get("train_time_s") for run in runs]
     times = [t for t in times if isinstance(t, int | float) and math.isfinite(t)]
