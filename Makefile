@@ -1,11 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make quickstart   create .venv, install pet_seg, run the quickstart sweep, write its report
-#   make test         create .venv, install pet_seg with dev tools, run the test suite
+#   make test         create .venv, install pet_seg with dev tools, run the fast test tier
+#   make test-all     the full suite (end-to-end sweeps, SLURM, PostgreSQL): what .ci/run runs
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: quickstart test lint bench gpu-check clean-outputs
+.PHONY: quickstart test test-all lint bench gpu-check clean-outputs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +16,13 @@ $(VENV)/.installed: pyproject.toml
 quickstart: $(VENV)/.installed
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) -m pet_seg.run -m experiment=quickstart
 
+# The fast tier: unit and small end-to-end tests (slow and service-marked tests deselected).
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow and not service" --durations=10
+
+# Everything, the slowest tests listed so that they stay visible.
+test-all: $(VENV)/.installed
+	$(PY) -m pytest --durations=30
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

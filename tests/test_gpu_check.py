@@ -163,6 +163,8 @@ def test_utilisation_monitor_reads_nvidia_smi(tmp_path, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     monitor = _load_script().UtilisationMonitor()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60  # a hang guard: a loaded machine may start sh late
+    while len(monitor.samples) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
     samples = monitor.stop()
     assert samples and all(s[1:] == (97.0, 1234.0) for s in samples)

@@ -133,7 +133,7 @@ def test_submitit_local_runs_each_job_in_its_own_process_and_folder(data_root, t
         data_root,
         "model=unet,resnet34_unet",
         "hydra/launcher=submitit_local",
-        "hydra.launcher.timeout_min=5",
+        "hydra.launcher.timeout_min=60",  # a hang guard, never reached
         "trainer.num_threads=1",  # submitit_local starts all jobs at once on our 2 cores
         "logger=none",
     )

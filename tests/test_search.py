@@ -371,6 +371,7 @@ def postgres_url():
 
 
 @pytest.mark.slow
+@pytest.mark.service
 def test_a_search_on_postgresql_resumes_from_the_server(data_root, tmp_path, postgres_url):
     open_storage(postgres_url)  # the server answers
     storage = [f"hydra.sweeper.storage={quoted(postgres_url)}"]

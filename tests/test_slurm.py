@@ -9,7 +9,6 @@ where no SLURM can be started here (see the skip reason).
 """
 
 import json
-import math
 import os
 import re
 import subprocess
@@ -24,28 +23,38 @@ from hydra.utils import instantiate
 from slurm_cluster import SlurmCluster, local_slurm
 from tiny import CONF, tiny_overrides
 
+pytestmark = [pytest.mark.slow, pytest.mark.service]
+
 REPO = Path(__file__).resolve().parents[1]
+# tests/ on the path of the sweep and (SLURM exports the environment) of its jobs: stall.py
+TESTS = str(Path(__file__).resolve().parent)
 ENV = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}
 # one thread per run: the SLURM job and its reference run side by side on 2 cores, and the
 # reference must compute exactly what the job computes
 ONE_THREAD = ["trainer.num_threads=1", "logger=none"]
 SLURM = ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=debug"]
 SLURM += ["hydra.launcher.cpus_per_task=1"]
-# the job must still be training when SLURM kills it, some seconds after the requeue (KillWait)
-TRAIN_SECONDS_AFTER_REQUEUE = 25
 TIMEOUT = [
     "hydra.launcher.timeout_min=1",  # SLURM's smallest time limit
     # USR2 10 s before the limit: time to requeue. SLURM may send it up to 60 s early (man
-    # sbatch; 30 s seen here), so the first seconds of a 1-minute job are at risk.
+    # sbatch), so an attempt can end before it reaches the stall: each such attempt uses one
+    # of the timeouts, hence a margin of four.
     "hydra.launcher.signal_delay_s=10",
-    "hydra.launcher.max_num_timeout=3",
+    "hydra.launcher.max_num_timeout=5",
     "trainer.resume=true",
 ]
-# Epochs for the time-limit test: training must outlast the first 1-minute job (the warning
-# comes ~50 s in) yet end within max_num_timeout=3 requeues (~40 s of training each). Idle
-# here an epoch took 0.3-0.8 s (60 epochs ended inside the first minute; 400 needed more than
-# four jobs), so 160 sits in the window; a first-epoch calibration misjudged it by up to 5x.
-TIMEOUT_EPOCHS = 160
+EPOCHS = 4
+STALL_AFTER = 2  # epochs 1-2 before the interruption, 3-4 after it
+
+
+def _stall(marker: Path) -> list[str]:
+    """Overrides that hold the first attempt after epoch STALL_AFTER until a signal ends it
+    (tests/stall.py): the interruption falls mid-training whatever the machine's speed."""
+    return [
+        "+hydra.callbacks.stall._target_=stall.StallOnce",
+        f"+hydra.callbacks.stall.after_epoch={STALL_AFTER}",
+        f"+hydra.callbacks.stall.marker={marker}",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +103,14 @@ def _finish(
 
     Without accounting submitit learns that a job ended only from its result file, so a job
     that died without one (killed by a signal before submitit's handler was installed, or at
-    its time limit) leaves the sweep waiting forever: with ``cluster``, a sweep still waiting
-    20 s after SLURM holds no job fails here.
+    its time limit) leaves the sweep waiting forever: with ``cluster``, a sweep that still
+    lacks a job's result file 20 s after SLURM holds no job fails here. (A sweep whose jobs all
+    left their result is writing its report, however long that takes on this machine.)
     """
     log = folder.parent / f"{folder.name}.log"
     deadline, idle_since = time.monotonic() + timeout, None
     while process.poll() is None and time.monotonic() < deadline:
-        submitted = cluster is not None and any((folder / ".submitit").glob("*/*_submitted.pkl"))
-        if submitted and not cluster.command("squeue", "-h", "-o", "%i").strip():
+        if cluster is not None and _lost_jobs(folder) and not _queued(cluster):
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since > 20:
                 break
@@ -118,12 +127,23 @@ def _finish(
     assert process.returncode == 0, "\n".join(quiet[-40:] + logs)
 
 
+def _lost_jobs(folder: Path) -> list[Path]:
+    """Submitted jobs without a result file (``<job>_submitted.pkl`` → ``<job>_0_result.pkl``)."""
+    submitted = (folder / ".submitit").glob("*/*_submitted.pkl")
+    return [p for p in submitted if not p.with_name(f"{p.parent.name}_0_result.pkl").exists()]
+
+
+def _queued(cluster: SlurmCluster) -> bool:
+    return bool(cluster.command("squeue", "-h", "-o", "%i").strip())
+
+
 def _slurm_sweep(cluster: SlurmCluster, sweep: Path, *args: str) -> subprocess.Popen:
     """`python -m pet_seg.run -m <args> hydra/launcher=submitit_slurm ...` into ``sweep``."""
     command = [sys.executable, "-m", "pet_seg.run", "-m", *args, *SLURM]
     command += [f"hydra.sweep.dir={sweep}"]
     sweep.mkdir(parents=True)
-    return _start(command, sweep.parent / f"{sweep.name}.log", cluster.env)
+    path = os.pathsep.join(p for p in [TESTS, cluster.env.get("PYTHONPATH")] if p)
+    return _start(command, sweep.parent / f"{sweep.name}.log", {**cluster.env, "PYTHONPATH": path})
 
 
 def _reference(run_dir: Path, *args: str) -> subprocess.Popen:
@@ -184,12 +204,11 @@ def two_job_sweep(cluster, data_root, tmp_path_factory) -> Path:
     sweep = tmp_path_factory.mktemp("slurm-sweep") / "sweep"
     args = ["trainer.seed=0,1", *tiny_overrides(data_root, epochs=1), *ONE_THREAD]
     _finish(
-        _slurm_sweep(cluster, sweep, *args, "hydra.launcher.timeout_min=10"), sweep, 300, cluster
+        _slurm_sweep(cluster, sweep, *args, "hydra.launcher.timeout_min=10"), sweep, 600, cluster
     )
     return sweep
 
 
-@pytest.mark.slow
 def test_a_sweep_runs_each_job_as_a_slurm_array_task_with_its_folder(cluster, two_job_sweep):
     sweep = two_job_sweep
     tasks = _array_tasks(sweep)
@@ -212,77 +231,68 @@ def test_a_sweep_runs_each_job_as_a_slurm_array_task_with_its_folder(cluster, tw
     assert (sweep / "report" / "report.md").is_file()
 
 
-def _epoch_seconds(sweep: Path) -> float:
-    """Seconds per epoch of the 1-epoch sweep's jobs (one thread each, side by side)."""
-    records = [json.loads(line) for job in ["0", "1"] for line in _epochs(sweep / job).values()]
-    return max(record["time/epoch_s"] for record in records)
+def _wait_for_stall(marker: Path, running: subprocess.Popen, job: Path) -> dict[int, str]:
+    """Wait until the job stalls after epoch STALL_AFTER; its epochs then. The deadline only
+    guards against a hang: the stall waits for the test, not the test for a speed."""
+    deadline = time.monotonic() + 600
+    while not marker.is_file():
+        assert running.poll() is None, "the sweep ended before the job stalled"
+        assert time.monotonic() < deadline, f"no stall after epoch {STALL_AFTER} in 10 minutes"
+        time.sleep(0.2)
+    return _epochs(job)
 
 
-def _epochs_for(seconds: float, sweep: Path) -> int:
-    """About ``seconds`` of training here, measured on the 1-epoch sweep (4 .. 60 epochs)."""
-    return max(4, min(60, math.ceil(seconds / _epoch_seconds(sweep))))
-
-
-@pytest.mark.slow
-def test_a_requeued_job_resumes_from_last_pt_to_the_same_test_scores(
-    cluster, data_root, two_job_sweep, tmp_path
-):
-    epochs = 2 + _epochs_for(TRAIN_SECONDS_AFTER_REQUEUE, two_job_sweep)
-    args = [*tiny_overrides(data_root, epochs=epochs), *ONE_THREAD]
-    sweep = tmp_path / "preempted"
+def test_a_requeued_job_resumes_from_last_pt_to_the_same_test_scores(cluster, data_root, tmp_path):
+    args = [*tiny_overrides(data_root, epochs=EPOCHS), *ONE_THREAD]
+    sweep, marker = tmp_path / "preempted", tmp_path / "stalled"
     preempt = ["trainer.resume=true", "hydra.launcher.timeout_min=10", "~hydra.callbacks.report"]
-    running = _slurm_sweep(cluster, sweep, *args, *preempt)
+    running = _slurm_sweep(cluster, sweep, *args, *preempt, *_stall(marker))
     reference = _reference(tmp_path / "reference", *args)
     job = sweep / "0"
-    deadline = time.monotonic() + 300
-    while not (max(_epochs(job), default=0) >= 2 and (job / "checkpoints" / "last.pt").is_file()):
-        assert running.poll() is None and time.monotonic() < deadline, "no epoch 2 in SLURM"
-        time.sleep(0.2)
-    before = _epochs(job)
-    assert max(before) < epochs
+    before = _wait_for_stall(marker, running, job)
+    assert sorted(before) == list(range(1, STALL_AFTER + 1))
+    assert (job / "checkpoints" / "last.pt").is_file()
     job_id = _job_id(job)
     cluster.command("scontrol", "requeue", job_id)  # what a preemption with requeue does
 
-    _finish(running, sweep, 400, cluster)
-    _finish(reference, tmp_path / "reference", 300)
+    _finish(running, sweep, 600, cluster)
+    _finish(reference, tmp_path / "reference", 600)
     _finished(job)
     log = _job_log(sweep, job_id)
     assert _count(log, "Bypassing signal SIGTERM")  # submitit ignores it; SIGKILL follows
     assert len(_count(log, rf"Starting with JobEnvironment\(job_id={job_id},")) == 2
     assert _slurm_job(cluster, job_id)["Restarts"] == "1"
-    assert _epochs(job)[1] == before[1]  # epoch 1 was not trained again: resumed from last.pt
+    after = _epochs(job)
+    assert sorted(after) == list(range(1, EPOCHS + 1))
+    assert all(after[e] == before[e] for e in before)  # not trained again: resumed from last.pt
     expected = (tmp_path / "reference" / "test_results.csv").read_text()
     assert (job / "test_results.csv").read_text() == expected
 
 
-@pytest.mark.slow
 def test_a_job_past_its_time_limit_is_requeued_and_resumes_to_the_same_test_scores(
-    cluster, data_root, two_job_sweep, tmp_path
+    cluster, data_root, tmp_path
 ):
-    # enough epochs to outlast one 1-minute job here, few enough for max_num_timeout=3
-    args = [*tiny_overrides(data_root, epochs=TIMEOUT_EPOCHS), *ONE_THREAD]
-    sweep = tmp_path / "timed-out"
-    running = _slurm_sweep(cluster, sweep, *args, *TIMEOUT, "~hydra.callbacks.report")
+    args = [*tiny_overrides(data_root, epochs=EPOCHS), *ONE_THREAD]
+    sweep, marker = tmp_path / "timed-out", tmp_path / "stalled"
+    running = _slurm_sweep(
+        cluster, sweep, *args, *TIMEOUT, "~hydra.callbacks.report", *_stall(marker)
+    )
     reference = _reference(tmp_path / "reference", *args)
-    job, first_attempt, deadline = sweep / "0", {}, time.monotonic() + 300
-    logs = sweep / ".submitit"
-    while running.poll() is None and time.monotonic() < deadline:  # until the first requeue
-        if any("Requeued job" in path.read_text() for path in logs.glob("*/*_0_log.out")):
-            break
-        first_attempt = _epochs(job) or first_attempt
-        time.sleep(0.5)
-    _finish(running, sweep, 500, cluster)
-    _finish(reference, tmp_path / "reference", 300)
+    job = sweep / "0"
+    before = _wait_for_stall(marker, running, job)  # held there until the time limit
+    _finish(running, sweep, 900, cluster)
+    _finish(reference, tmp_path / "reference", 600)
 
     _finished(job)
-    if len(first_attempt) >= 2:  # epochs 1, 2 done before the time limit: 1 not trained again
-        assert _epochs(job)[1] == first_attempt[1]
+    after = _epochs(job)
+    assert sorted(after) == list(range(1, EPOCHS + 1))
+    assert all(after[e] == before[e] for e in before)  # not trained again: resumed from last.pt
     job_id = _job_id(job)
     log = _job_log(sweep, job_id)
     timed_out = _count(log, "Caught signal SIGUSR2 on .*: this job is timed-out")
     requeues = [int(m[1]) for m in _count(log, r"Requeued job \S+ \((\d) remaining timeouts\)")]
-    # max_num_timeout=3: 2 requeues left after the first, 1 after the second, ...
-    assert requeues == list(range(2, 2 - len(requeues), -1)) and len(timed_out) == len(requeues)
+    # max_num_timeout=5: 4 requeues left after the first timeout, 3 after the second, ...
+    assert requeues == list(range(4, 4 - len(requeues), -1)) and len(timed_out) == len(requeues)
     restarts = int(_slurm_job(cluster, job_id)["Restarts"])
     assert restarts == len(requeues) >= 1, "\n".join(log)
     assert len(_count(log, rf"Starting with JobEnvironment\(job_id={job_id},")) == restarts + 1
