@@ -30,6 +30,7 @@ from pet_seg.search.storage import STUDY_ATTR, default_url, open_storage
 from pet_seg.search.sweeper import consecutive, counted, quoted
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = str(Path(__file__).resolve().parent)
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}
 SEARCH = ["experiment=search", "logger=none", "~hydra.callbacks.report"]
 PARAMS = {"optimizer.lr", "optimizer.weight_decay", "augmentation"}
@@ -270,10 +271,18 @@ def test_a_changed_command_does_not_mix_into_the_study(data_root, tmp_path):
 @pytest.mark.slow
 def test_two_processes_on_one_storage_share_the_study(data_root, tmp_path):
     sweep = tmp_path / "search"
-    command = _command(sweep, data_root, "hydra.sweeper.n_trials=4")
+    # each process's first trial waits for the other's (tests/job_hooks.py): both run a trial
+    # however late one of them starts
+    peers = [
+        "+hydra.callbacks.peers._target_=job_hooks.WaitForPeers",
+        "+hydra.callbacks.peers.count=2",
+        f"+hydra.callbacks.peers.folder={tmp_path / 'peers'}",
+    ]
+    command = _command(sweep, data_root, "hydra.sweeper.n_trials=4", *peers)
+    env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [TESTS, ENV.get("PYTHONPATH")]))}
     processes = [
         subprocess.Popen(
-            command, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         for _ in range(2)
     ]

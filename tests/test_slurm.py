@@ -26,7 +26,7 @@ from tiny import CONF, tiny_overrides
 pytestmark = [pytest.mark.slow, pytest.mark.service]
 
 REPO = Path(__file__).resolve().parents[1]
-# tests/ on the path of the sweep and (SLURM exports the environment) of its jobs: stall.py
+# tests/ on the path of the sweep and (SLURM exports the environment) of its jobs: job_hooks.py
 TESTS = str(Path(__file__).resolve().parent)
 ENV = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}
 # one thread per run: the SLURM job and its reference run side by side on 2 cores, and the
@@ -49,9 +49,9 @@ STALL_AFTER = 2  # epochs 1-2 before the interruption, 3-4 after it
 
 def _stall(marker: Path) -> list[str]:
     """Overrides that hold the first attempt after epoch STALL_AFTER until a signal ends it
-    (tests/stall.py): the interruption falls mid-training whatever the machine's speed."""
+    (tests/job_hooks.py): the interruption falls mid-training whatever the machine's speed."""
     return [
-        "+hydra.callbacks.stall._target_=stall.StallOnce",
+        "+hydra.callbacks.stall._target_=job_hooks.StallOnce",
         f"+hydra.callbacks.stall.after_epoch={STALL_AFTER}",
         f"+hydra.callbacks.stall.marker={marker}",
     ]
