@@ -32,7 +32,15 @@ from pet_seg.report import write_report
 from pet_seg.report.__main__ import main as report_main
 from pet_seg.report.build import convention_lines
 from pet_seg.report.callback import ReportCallback
-from pet_seg.report.runs.folder import load_run, read_metrics
+from pet_seg.report.render.summary import Summary, summarize, summary_markdown, sweep_overrides
+from pet_seg.report.runs.folder import discover_runs, load_run, read_metrics
+from pet_seg.report.runs.labels import assign_labels, group_runs
+from pet_seg.report.statistics.comparisons import (
+    TARGET_DIFFERENCE,
+    SeedAdvice,
+    comparisons,
+    seed_advice,
+)
 from pet_seg.run_label import parse_override
 from pet_seg.training.conventions import PET_SEG, REFERENCE
 
@@ -479,24 +487,37 @@ def test_hd95_is_shown_when_the_runs_computed_it(tmp_path: Path) -> None:
     assert "hd95_px" in report.breakdowns.tables["scores"][0]
 
 
+def _summary(sweep: Path) -> tuple[Summary, list[SeedAdvice]]:
+    """The summary ``write_report`` would open with, without its figures."""
+    runs = discover_runs([sweep])
+    keys = assign_labels(runs)
+    found = comparisons(group_runs(runs), keys)
+    advice = seed_advice(found, TARGET_DIFFERENCE)
+    overrides = sweep_overrides([sweep], runs, keys)
+    return summarize(found, advice, runs, overrides, TARGET_DIFFERENCE), advice
+
+
 def test_summary_sorts_real_equivalent_and_within_noise_and_prices_the_undecided(tmp_path):
     """3 seeds: the model's 0.05 is real; schedulers 0.0 apart with tiny noise are equivalent;
     with seed noise they are within noise, and the command asks for the seeds advice needs."""
     quiet = _quickstart_like(tmp_path / "quiet", seeds=3, model_shift=0.05, scheduler_shift=0.0,
                              seed_sd=0.0005, image_sd=0.001)  # fmt: skip
-    report = write_report([quiet], samples=0)
-    classes = {k: len(v) for k, v in report.summary.classes.items()}
+    summary, _ = _summary(quiet)
+    classes = {k: len(v) for k, v in summary.classes.items()}
     assert classes == {"real": 2, "equivalent": 2, "within noise": 0, "not testable": 0}
-    assert report.summary.next_step is None
-    assert "Every comparison is decided." in report.markdown.read_text()
+    assert summary.next_step is None
+    assert "Every comparison is decided." in summary_markdown(summary)
     noisy = _quickstart_like(tmp_path / "noisy", seeds=3, model_shift=0.05, scheduler_shift=0.0,
                              seed_sd=0.004, image_sd=0.001)  # fmt: skip
-    report = write_report([noisy], samples=0)
-    within = report.summary.classes["within noise"]
-    assert len(within) == 2 and len(report.summary.classes["real"]) == 2
-    needed = [a.needed for a in report.advice if a.comparison in within]
-    step = report.summary.next_step
+    summary, advice = _summary(noisy)
+    within = summary.classes["within noise"]
+    assert len(within) == 2 and len(summary.classes["real"]) == 2
+    needed = [a.needed for a in advice if a.comparison in within]
+    step = summary.next_step
     assert step.new_seeds == list(range(3, max(needed))) and step.extra_runs == 4 * len(
         step.new_seeds
     )
-    assert f"trainer.seed={','.join(map(str, step.new_seeds))}`" in report.markdown.read_text()
+    seeds = ",".join(map(str, step.new_seeds))
+    assert f"`python -m pet_seg.run -m experiment=quickstart trainer.seed={seeds}`" in "\n".join(
+        summary_markdown(summary)
+    )
