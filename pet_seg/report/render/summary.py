@@ -187,7 +187,7 @@ def _next_step_lines(summary: Summary) -> list[str]:
             f"**To decide the {summary.undecided} undecided**: run the seeds they lack, "
             f"`{step.command}` ({step.extra_runs} more runs{cost}), then report on both "
             "sweeps together: `python -m pet_seg.report <this sweep> <the new sweep> --out "
-            "<folder>`. Prefix the first with `python -m pet_seg.plan` to price it before it "
+            "<folder>`. `python -m pet_seg.plan` with the same overrides prices it before it "
             "runs; the adaptive sweeper (`hydra/sweeper=verdict`) adds seeds only until each "
             "comparison is decided."
         ]
