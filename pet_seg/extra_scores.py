@@ -61,8 +61,8 @@ class ExtraScores:
     def __call__(self, logits: Tensor, masks: Tensor) -> None:
         """One batch: (B, 1, S, S) logits and (B, 1, S, S) {0, 1} masks of the next B images."""
         self.bins.add(logits, masks)
-        truths = (masks[:, 0] > 0.5).cpu().numpy()  # (B, S, S) bool
-        for one_logits, truth in zip(logits.detach().float(), truths, strict=True):
+        truths = (masks[:, 0] > 0.5).cpu().numpy()  # (B, S, S) bool; one transfer per batch
+        for one_logits, truth in zip(logits.detach().float().cpu(), truths, strict=True):
             name = self.names[self.seen]
             self.rows[self.seen] |= self._image_scores(name, one_logits[None], truth)
             self.seen += 1
@@ -76,7 +76,7 @@ class ExtraScores:
         else:
             trimap, truth = read
             share, size = pet_share(trimap), trimap.shape
-        pred = (resize_logits(logits, truth.shape)[0, 0] > 0).cpu().numpy()  # (H, W) bool
+        pred = (resize_logits(logits, truth.shape)[0, 0] > 0).numpy()  # (H, W) bool
         dice = math.nan if trimap is None else trimap_dice(pred, trimap)
         dilation = boundary_dilation(truth.shape)
         row = {
