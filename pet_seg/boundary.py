@@ -1,21 +1,23 @@
 """Scores that look past the main Dice: the trimap's border as don't-care, and the outline.
 
-All take (H, W) boolean masks at one resolution (the test pass uses the model's) and
-``spacing`` = (row, column) size of one pixel in pixels of the original picture, so distances
-and widths are stated in original pixels whatever resolution the model ran at.
+All take (H, W) boolean masks on one grid; the test pass gives them the original picture's grid
+(``pet_seg.extra_scores``), so widths and distances are in original pixels.
 
 * ``trimap_dice``: Dice with the trimap's border class (3) excluded from both prediction and
   truth; the truth is the pet class (1). The main Dice counts the border as pet.
-* ``boundary_iou`` (Cheng et al., "Boundary IoU", CVPR 2021): IoU of the two masks' inner
-  boundary bands, the pixels of a mask within ``width`` of its outline (the mask minus its
-  erosion by ``width``). The picture's edge counts as outline, as in the paper's code (the mask
-  is padded with background). The paper's width is 2 % of the picture's diagonal
-  (``BOUNDARY_FRACTION``); a band is never thinner than one pixel of the grid it is computed on.
+* ``boundary_iou`` (Cheng et al., "Boundary IoU", CVPR 2021) as the paper's reference code
+  computes it (boundary-iou-api, ``mask_to_boundary``): a mask's boundary is the mask minus its
+  erosion by a 3×3 square applied ``dilation`` times, the picture's edge counting as outline
+  (the mask is padded with one row and column of background); ``dilation = max(1, round(0.02 ×
+  diagonal))`` pixels of the grid the masks are on. ``dilation`` erosions by a 3×3 square are
+  one erosion by a (2·dilation + 1) square, done here as two 1-D running minima (separable, so
+  the cost does not grow with the band's width). Both masks empty scores 1 (the reference code
+  divides 0 by 0), as the main Dice does.
 * ``hd95``: the 95th-percentile Hausdorff distance between the outlines (the larger of the two
-  directed 95th percentiles, as MONAI computes it), in original pixels; NaN if a mask is empty.
+  directed 95th percentiles, as MONAI computes it); NaN if one mask is empty.
 
 Distances come from ``scipy.ndimage.distance_transform_edt`` (exact Euclidean, with spacing),
-not from home-made morphology. Empty-vs-empty scores 1, as the main Dice does.
+not from home-made morphology.
 """
 
 from __future__ import annotations
@@ -42,32 +44,35 @@ def trimap_dice(pred: np.ndarray, trimap: np.ndarray) -> float:
     return _ratio(2.0 * np.sum(p & g), float(np.sum(p) + np.sum(g)))
 
 
-def boundary_width(original_hw: tuple[float, float], fraction: float = BOUNDARY_FRACTION) -> float:
-    """The band width in original pixels: ``fraction`` of the picture's diagonal."""
-    return fraction * math.hypot(*original_hw)
+def boundary_dilation(shape: tuple[int, int], fraction: float = BOUNDARY_FRACTION) -> int:
+    """The band's width in pixels of a ``shape`` grid: ``max(1, round(fraction × diagonal))``,
+    with the reference code's arithmetic (``np.sqrt(h**2 + w**2)``, rounding half to even)."""
+    height, width = shape
+    return max(1, int(np.round(fraction * np.sqrt(height**2 + width**2))))
 
 
-def inner_distance(mask: np.ndarray, spacing: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
-    """Distance from each mask pixel to the nearest background pixel (0 outside the mask), the
-    picture's edge counting as background."""
-    padded = np.pad(mask.astype(bool), 1)
-    return ndimage.distance_transform_edt(padded, sampling=spacing)[1:-1, 1:-1]
+def mask_to_boundary(mask: np.ndarray, dilation: int) -> np.ndarray:
+    """(H, W) bool: mask pixels within ``dilation`` 3×3 erosions of the outline or the edge."""
+    inside = mask.astype(np.uint8)
+    size = 2 * dilation + 1  # d erosions by 3×3 = one by a (2d+1)² square
+    eroded = ndimage.minimum_filter1d(inside, size, axis=0, mode="constant", cval=0)
+    eroded = ndimage.minimum_filter1d(eroded, size, axis=1, mode="constant", cval=0)
+    return inside.astype(bool) & ~eroded.astype(bool)
 
 
-def boundary_band(
-    mask: np.ndarray, width: float, spacing: tuple[float, float] = (1.0, 1.0)
-) -> np.ndarray:
-    """Mask pixels within ``width`` of the outline; at least the one-pixel outline itself."""
-    distance = inner_distance(mask, spacing)
-    return mask.astype(bool) & (distance <= max(width, *spacing))
-
-
-def boundary_iou(
-    pred: np.ndarray, truth: np.ndarray, width: float, spacing: tuple[float, float] = (1.0, 1.0)
-) -> float:
-    """Boundary IoU: |B(P) ∩ B(G)| / |B(P) ∪ B(G)| of the inner bands of width ``width``."""
-    bp, bg = boundary_band(pred, width, spacing), boundary_band(truth, width, spacing)
+def boundary_iou(pred: np.ndarray, truth: np.ndarray, dilation: int | None = None) -> float:
+    """Boundary IoU: |B(P) ∩ B(G)| / |B(P) ∪ B(G)|; ``dilation`` defaults to the paper's for
+    the masks' grid (``boundary_dilation``)."""
+    dilation = boundary_dilation(truth.shape) if dilation is None else dilation
+    bp, bg = mask_to_boundary(pred, dilation), mask_to_boundary(truth, dilation)
     return _ratio(float(np.sum(bp & bg)), float(np.sum(bp | bg)))
+
+
+def outline(mask: np.ndarray, spacing: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """Mask pixels with a background pixel (or the picture's edge) next to them, 4-connected."""
+    padded = np.pad(mask.astype(bool), 1)
+    distance = ndimage.distance_transform_edt(padded, sampling=spacing)[1:-1, 1:-1]
+    return mask.astype(bool) & (distance <= max(spacing))
 
 
 def hd95(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, float] = (1.0, 1.0)) -> float:
@@ -76,8 +81,7 @@ def hd95(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, float] = (1.
         return 0.0
     if not pred.any() or not truth.any():
         return math.nan
-    outline_p = boundary_band(pred, 0.0, spacing)
-    outline_g = boundary_band(truth, 0.0, spacing)
+    outline_p, outline_g = outline(pred, spacing), outline(truth, spacing)
     to_g = ndimage.distance_transform_edt(~outline_g, sampling=spacing)[outline_p]
     to_p = ndimage.distance_transform_edt(~outline_p, sampling=spacing)[outline_g]
     return float(max(np.percentile(to_g, 95), np.percentile(to_p, 95)))

@@ -170,7 +170,7 @@ def run_evaluation(cfg: DictConfig, overrides: Sequence[Override]) -> dict[str, 
     )
     out.path.mkdir(parents=True, exist_ok=True)
     mask_dir = out.masks if cfg.save_masks else None
-    scored = ExtraScores.of(dataset)  # attributes, trimap/boundary scores, probability bins
+    scored = ExtraScores.of(dataset, cfg.hd95)  # attributes, trimap/boundary scores, calibration
     scores = score_split(
         model, dataset, device, cfg.batch_size, tta=cfg.tta, original=original,
         mask_dir=mask_dir, progress=cfg.progress,

@@ -17,16 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from pet_seg.boundary import boundary_iou, boundary_width, hd95, trimap_dice
+from pet_seg.boundary import boundary_dilation, boundary_iou, hd95, trimap_dice
 from pet_seg.calibration import ProbabilityBins, calibration_record
 from pet_seg.data.attributes import identities_of, pet_share
-from pet_seg.data.oxford_pet import PIL_ERRORS, DataError, read_trimap, trimap_path
+from pet_seg.data.oxford_pet import (
+    PIL_ERRORS,
+    DataError,
+    read_trimap,
+    trimap_path,
+    trimap_to_mask,
+)
 from pet_seg.run_folder import write_json_atomic
 from pet_seg.scoring import score_loader
+from pet_seg.trained_model import resize_logits
 
 COLUMNS = (
     "species", "breed", "pet_share", "original_height", "original_width", "dice_trimap",
@@ -55,38 +61,42 @@ class ExtraScores:
     def __call__(self, logits: Tensor, masks: Tensor) -> None:
         """One batch: (B, 1, S, S) logits and (B, 1, S, S) {0, 1} masks of the next B images."""
         self.bins.add(logits, masks)
-        preds = (logits[:, 0] > 0).cpu().numpy()  # (B, S, S) bool
-        truths = (masks[:, 0] > 0.5).cpu().numpy()
-        for pred, truth in zip(preds, truths, strict=True):
-            self.rows[self.seen] |= self._image_scores(self.names[self.seen], pred, truth)
+        truths = (masks[:, 0] > 0.5).cpu().numpy()  # (B, S, S) bool; one transfer per batch
+        for one_logits, truth in zip(logits.detach().float().cpu(), truths, strict=True):
+            name = self.names[self.seen]
+            self.rows[self.seen] |= self._image_scores(name, one_logits[None], truth)
             self.seen += 1
 
-    def _image_scores(self, name: str, pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
-        height, width = truth.shape
-        trimap = self._trimap(name)
-        if trimap is None:  # no trimap: model pixels, no don't-care
-            original, share, small, dice = (height, width), math.nan, None, math.nan
+    def _image_scores(self, name: str, logits: Tensor, truth: np.ndarray) -> dict[str, Any]:
+        """Scores of one image from its (1, 1, S, S) logits, at the original size when its
+        trimap can be read, else on the grid of ``truth``."""
+        read = self._trimap(name)
+        if read is None:  # no trimap: the batch's grid, no don't-care
+            trimap, share, size = None, math.nan, (math.nan, math.nan)
         else:
-            original, share = trimap.shape, pet_share(trimap)
-            small = np.asarray(Image.fromarray(trimap).resize((width, height), Image.NEAREST))
-            dice = trimap_dice(pred, small)
-        spacing = (original[0] / height, original[1] / width)  # original pixels per model pixel
-        band = boundary_width(original)
+            trimap, truth = read
+            share, size = pet_share(trimap), trimap.shape
+        pred = (resize_logits(logits, truth.shape)[0, 0] > 0).numpy()  # (H, W) bool
+        dice = math.nan if trimap is None else trimap_dice(pred, trimap)
+        dilation = boundary_dilation(truth.shape)
         row = {
             "pet_share": share,
-            "original_height": original[0] if trimap is not None else math.nan,
-            "original_width": original[1] if trimap is not None else math.nan,
+            "original_height": size[0],
+            "original_width": size[1],
             "dice_trimap": dice,
-            "boundary_iou": boundary_iou(pred, truth, band, spacing),
-            "boundary_width_px": band,
+            "boundary_iou": boundary_iou(pred, truth, dilation),
+            "boundary_width_px": dilation,
         }
         if self.with_hd95:
-            row["hd95_px"] = hd95(pred, truth, spacing)
+            row["hd95_px"] = hd95(pred, truth)
         return row
 
-    def _trimap(self, name: str) -> np.ndarray | None:
+    def _trimap(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(H, W) trimap and its bool mask at the original size; None when unreadable."""
         try:
-            return np.asarray(read_trimap(trimap_path(self.root, name)), dtype=np.uint8)
+            path = trimap_path(self.root, name)
+            trimap = np.asarray(read_trimap(path), dtype=np.uint8)
+            return trimap, trimap_to_mask(trimap, path).astype(bool)
         except (DataError, *PIL_ERRORS):
             return None
 

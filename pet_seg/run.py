@@ -148,7 +148,8 @@ def _train_and_test(
             m, criterion, instantiate(cfg.augmentation), tracker, folder, settings, extras,
             world, conventions,
         )  # fmt: skip
-        scored = ExtraScores.of(datasets["test"]) if world.size == 1 else None
+        hd95 = cfg.test_scores.hd95
+        scored = ExtraScores.of(datasets["test"], hd95) if world.size == 1 else None
         test = test_best(
             model, criterion, m.test_loader, device, folder, settings, world, conventions, scored
         )

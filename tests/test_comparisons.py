@@ -62,10 +62,14 @@ def test_one_seed_per_arm_is_never_a_verdict_and_says_what_one_would_take(tmp_pa
     [c] = report.comparisons
     assert c.result.kind == "image-level" and not c.result.real and c.verdict == ONE_MODEL
     markdown = report.markdown.read_text()
-    assert "### One trained model per configuration: training noise not measured" in markdown
+    assert (
+        "- **Not testable: one seed per arm**" in markdown and "1 pair(s) have one seed" in markdown
+    )
     assert "real:" not in markdown
     # a verdict needs 3 seeds per arm: 2 more runs each, 2 min per run measured → 8 min
-    assert "`trainer.seed=0,1,2`" in markdown and "about 4 more runs, about 8.0 minutes" in markdown
+    assert (
+        "trainer.seed=1,2`" in markdown and "(4 more runs, about 8.0 minutes at the 2.0" in markdown
+    )
     [row] = _rows(tmp_path / "report" / "comparisons.csv")
     assert row["kind"] == "image-level" and row["real"] == "False" and row["p_holm"] == ""
 

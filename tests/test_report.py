@@ -32,7 +32,15 @@ from pet_seg.report import write_report
 from pet_seg.report.__main__ import main as report_main
 from pet_seg.report.build import convention_lines
 from pet_seg.report.callback import ReportCallback
-from pet_seg.report.runs.folder import load_run, read_metrics
+from pet_seg.report.render.summary import Summary, summarize, summary_markdown, sweep_overrides
+from pet_seg.report.runs.folder import discover_runs, load_run, read_metrics
+from pet_seg.report.runs.labels import assign_labels, group_runs
+from pet_seg.report.statistics.comparisons import (
+    TARGET_DIFFERENCE,
+    SeedAdvice,
+    comparisons,
+    seed_advice,
+)
 from pet_seg.run_label import parse_override
 from pet_seg.training.conventions import PET_SEG, REFERENCE
 
@@ -124,10 +132,10 @@ def test_quickstart_report_carries_the_paired_comparisons(sweep: Path) -> None:
         assert float(row["ci_low"]) <= float(row["diff_mean"]) <= float(row["ci_high"])
         # one seed per configuration: two trained models compared, never a verdict
         assert row["kind"] == "image-level" and row["real"] == "False"
-        assert (
-            f"| {row['key']} | {row['second']} vs {row['first']} | {fixed} | 1 vs 1 |" in markdown
-        )
-    assert "real:" not in markdown and "`trainer.seed=0,1,2`" in markdown
+        line = f"`{row['key']}` {row['second']} vs {row['first']} ({fixed}): Δ "
+        assert line in markdown and f"{float(row['diff_mean']):+.4f}" in markdown
+    assert "real:" not in markdown and "trainer.seed=1,2`" in markdown
+    assert "- **Not testable: one seed per arm** (Δ between two trained models" in markdown
 
 
 @pytest.mark.slow
@@ -377,3 +385,139 @@ def test_report_states_each_convention_its_runs_used() -> None:
     mixed = convention_lines([ours, reports])
     assert len(mixed) == 3 and "different conventions" in mixed[-1]
     assert any("pooled per batch" in line and "**0** (epsilon 1e-08)" in line for line in mixed)
+
+
+# ---- the summary and what report.md leaves out: a quickstart-like fabricated sweep -----------
+
+BREEDS = (
+    [("cat", "Abyssinian")] * 20 + [("cat", "Bengal")] * 20 + [("dog", "american_bulldog")] * 20
+)
+EXTRA_COLUMNS = ["species", "breed", "pet_share", "original_height", "original_width",
+                 "dice_trimap", "boundary_iou", "boundary_width_px"]  # fmt: skip
+
+
+def _quickstart_like(
+    sweep: Path, seeds: int = 1, hd95: bool = False, model_shift: float = 0.01,
+    scheduler_shift: float = 0.003, seed_sd: float = 0.01, image_sd: float = 0.02,
+) -> Path:  # fmt: skip
+    """``experiment=quickstart`` as its runs leave it (2 models × 2 schedulers × ``seeds``):
+    per-image extras, calibration.json and Hydra's ``multirun.yaml``; no checkpoints."""
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 0.9, size=len(BREEDS))
+    sweep.mkdir(parents=True)
+    task = {"hydra": {"overrides": {"task": ["experiment=quickstart"]}}}
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(task))
+    jobs = [(m, s, seed) for m in range(2) for s in range(2) for seed in range(seeds)]
+    for number, (m, s, seed) in enumerate(jobs):
+        model, scheduler = ("unet", "resnet34_unet")[m], ("cosine", "onecycle")[s]
+        overrides = [f"model={model}", f"scheduler={scheduler}"]
+        overrides += [f"trainer.seed={seed}"] if seeds > 1 else []
+        config = {"name": "quickstart", "trainer": {"seed": seed}}
+        folder = _fake_run(sweep / str(number), overrides, config,
+                           {"model": model, "scheduler": scheduler}, [])  # fmt: skip
+        summary = json.loads((folder / "summary.json").read_text()) | {"train_time_s": 90.0}
+        (folder / "summary.json").write_text(json.dumps(summary))
+        shift = model_shift * m + scheduler_shift * s + rng.normal(0, seed_sd)
+        dice = np.clip(base + shift + rng.normal(0, image_sd, base.size), 0, 1)
+        with (folder / "test_results.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["name", "dice", "iou", "intersection", "predicted", "true",
+                             *EXTRA_COLUMNS, *(["hd95_px"] if hd95 else [])])  # fmt: skip
+            for i, d in enumerate(dice):
+                species, breed = BREEDS[i]
+                writer.writerow([f"{breed}_{i}", f"{d:.6f}", f"{d:.6f}", 1, 1, 1, species, breed,
+                                 i / len(dice), 100 + i, 120, d - 0.05, d / 2, 4,
+                                 *([3.0 + i] if hd95 else [])])  # fmt: skip
+        calibration = {"test": {"ece": 0.05}, "threshold": 0.45,
+                       "test_dice_at_threshold": 0.75, "tuning_gain": 0.002}  # fmt: skip
+        (folder / "calibration.json").write_text(json.dumps(calibration))
+    return sweep
+
+
+def _tables(markdown: str) -> list[list[list[str]]]:
+    """Every Markdown table as rows of cells (header first, separator dropped)."""
+    tables, current = [], []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            if not set(line) <= {"|", "-"}:
+                current.append([cell.strip() for cell in line.strip("|").split("|")])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def _is_a_verdict(cell: str) -> bool:
+    return cell.startswith("real") or cell == "within noise"
+
+
+def test_one_seed_quickstart_report_opens_with_its_summary_and_prints_no_wall_of_non_verdicts(
+    tmp_path: Path,
+) -> None:
+    sweep = _quickstart_like(tmp_path / "sweep")
+    report = write_report([sweep], samples=0)
+    markdown = report.markdown.read_text()
+    lines = markdown.splitlines()
+    assert lines[0] == "# pet_seg report" and lines[2].startswith("Sources: ")
+    assert lines[4] == "## Summary"
+    summary = markdown[: markdown.index("## Table 1")]
+    assert "- **Real**: none" in summary and "- **Within noise** (undecided): none" in summary
+    assert summary.count("\n  - `") == 4  # the four comparisons, one line each, not testable
+    assert "`scheduler` onecycle vs cosine (model=unet): Δ " in summary
+    # the sweep's own command with the two seeds it lacks: 4 configurations × 2 seeds × 1.5 min
+    assert "`python -m pet_seg.run -m experiment=quickstart trainer.seed=1,2`" in summary
+    assert "(8 more runs, about 12 minutes at the 1.5 min per run measured here)" in summary
+    for table in _tables(markdown):  # no column of verdict cells that all say the same non-verdict
+        for i, header in enumerate(table[0]):
+            cells = {row[i] for row in table[1:]}
+            if "verdict" in header and len(cells) == 1:
+                assert _is_a_verdict(cells.pop()), table
+    assert "HD95" not in markdown.replace("HD95 was not computed", "")
+    assert "Not shown: HD95 was not computed (`test_scores.hd95=true`" in markdown
+    assert len(lines[: lines.index("## Figures")]) <= 110  # two screens
+    assert "| species | cat |" not in markdown  # per-group differences: one sentence instead
+    assert "**Test Dice by breed**" in markdown  # the per-group scores stay
+    assert len(_rows(report.out_dir / "group_differences.csv")) == 4 * 11
+    assert "hd95_px" not in report.breakdowns.tables["scores"][0]
+
+
+def test_hd95_is_shown_when_the_runs_computed_it(tmp_path: Path) -> None:
+    report = write_report([_quickstart_like(tmp_path / "sweep", hd95=True)], samples=0)
+    assert "| HD95 (px) |" in report.markdown.read_text()
+    assert "hd95_px" in report.breakdowns.tables["scores"][0]
+
+
+def _summary(sweep: Path) -> tuple[Summary, list[SeedAdvice]]:
+    """The summary ``write_report`` would open with, without its figures."""
+    runs = discover_runs([sweep])
+    keys = assign_labels(runs)
+    found = comparisons(group_runs(runs), keys)
+    advice = seed_advice(found, TARGET_DIFFERENCE)
+    overrides = sweep_overrides([sweep], runs, keys)
+    return summarize(found, advice, runs, overrides, TARGET_DIFFERENCE), advice
+
+
+def test_summary_sorts_real_equivalent_and_within_noise_and_prices_the_undecided(tmp_path):
+    """3 seeds: the model's 0.05 is real; schedulers 0.0 apart with tiny noise are equivalent;
+    with seed noise they are within noise, and the command asks for the seeds advice needs."""
+    quiet = _quickstart_like(tmp_path / "quiet", seeds=3, model_shift=0.05, scheduler_shift=0.0,
+                             seed_sd=0.0005, image_sd=0.001)  # fmt: skip
+    summary, _ = _summary(quiet)
+    classes = {k: len(v) for k, v in summary.classes.items()}
+    assert classes == {"real": 2, "equivalent": 2, "within noise": 0, "not testable": 0}
+    assert summary.next_step is None
+    assert "Every comparison is decided." in summary_markdown(summary)
+    noisy = _quickstart_like(tmp_path / "noisy", seeds=3, model_shift=0.05, scheduler_shift=0.0,
+                             seed_sd=0.004, image_sd=0.001)  # fmt: skip
+    summary, advice = _summary(noisy)
+    within = summary.classes["within noise"]
+    assert len(within) == 2 and len(summary.classes["real"]) == 2
+    needed = [a.needed for a in advice if a.comparison in within]
+    step = summary.next_step
+    assert step.new_seeds == list(range(3, max(needed))) and step.extra_runs == 4 * len(
+        step.new_seeds
+    )
+    seeds = ",".join(map(str, step.new_seeds))
+    assert f"`python -m pet_seg.run -m experiment=quickstart trainer.seed={seeds}`" in "\n".join(
+        summary_markdown(summary)
+    )

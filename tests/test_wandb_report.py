@@ -115,7 +115,10 @@ def test_wandb_report_spec_has_the_sweeps_panels_and_filters(sweep, saved, capsy
     assert bar.metrics == ["test/dice_mean"]
     assert not any(isinstance(p, wr.ParallelCoordinatesPlot) for p in _panels(spec))
     text = "\n".join(b.text for b in spec.blocks if isinstance(b, wr.MarkdownBlock))
-    assert "One trained model per configuration" in text and "real:" not in text
+    assert "Not testable: one seed per arm" in text and "real:" not in text
+    first = spec.blocks[0]  # the report's summary opens the W&B Report too
+    assert isinstance(first, wr.MarkdownBlock) and first.text.startswith("## Summary")
+    assert first.text.count("1 vs 1 seeds") == 4 and "trainer.seed=1,2`" in first.text
     assert "W&B Report saved" in capsys.readouterr().out
 
 
@@ -214,6 +217,15 @@ def test_report_run_logs_table1_statistics_and_figures_offline(sweep, monkeypatc
     assert table["columns"][:3] == ["label", "model", "scheduler"]
     row = dict(zip(table["columns"], table["data"][2], strict=True))
     assert row["model"] == "resnet34_unet" and row["test_dice_mean"] == pytest.approx(0.8)
+    # the summary: a table of classified comparisons, the command deciding them in the summary
+    summary_table = json.loads((run_dir / "files" / values["report/summary"]["path"]).read_text())
+    assert summary_table["columns"][:2] == ["class", "key"] and len(summary_table["data"]) == 4
+    assert {r[0] for r in summary_table["data"]} == {"not testable"}
+    assert values["report/next_command"] == (  # no multirun.yaml: rebuilt from the swept values
+        "python -m pet_seg.run -m model=unet,resnet34_unet scheduler=cosine,onecycle "
+        "trainer.seed=1,2"
+    )
+    assert (values["report/next_runs"], values["report/undecided"]) == (8, 4)
 
 
 def test_report_command_logs_the_report_run_like_the_sweep(sweep, monkeypatch) -> None:
@@ -272,8 +284,10 @@ def test_headline_sweep_ends_with_report_and_a_report_run_in_its_group(tmp_path)
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     markdown = (out / "report" / "report.md").read_text()
-    # one seed per configuration: four image-level rows, none of them a verdict
-    assert markdown.count("| no verdict: one trained model each") == 4
+    # one seed per configuration: four image-level comparisons, none of them a verdict
+    summary = markdown[markdown.index("## Summary") : markdown.index("## Table 1")]
+    assert summary.count("1 vs 1 seeds") == 4 and "- **Real**: none" in summary
+    assert "no verdict: one trained model each" not in markdown
     [report_run] = (out / "report" / "wandb").glob("offline-run-*")
     [job_run] = (out / "0" / "wandb").glob("offline-run-*")
     report_record = next(r["run"] for r in _records(report_run) if r["type"] == "run")

@@ -15,6 +15,7 @@ from pet_seg.report.reference.reproduce import write_reproduction
 from pet_seg.report.render.breakdowns import Breakdowns, write_breakdowns
 from pet_seg.report.render.plots import plot_curves, plot_dice_distribution
 from pet_seg.report.render.samples import sample_grids
+from pet_seg.report.render.summary import Summary, summarize, summary_markdown, sweep_overrides
 from pet_seg.report.render.tables import (
     markdown_table,
     runs_table,
@@ -22,7 +23,7 @@ from pet_seg.report.render.tables import (
     write_group_csv,
     write_runs_csv,
 )
-from pet_seg.report.render.verdicts import advice_markdown, comparison_markdown, seed_markdown
+from pet_seg.report.render.verdicts import comparison_markdown, seeds_markdown
 from pet_seg.report.runs.folder import STATUSES, Run, discover_runs
 from pet_seg.report.runs.labels import assign_labels, common_overrides, group_runs
 from pet_seg.report.statistics.comparisons import (
@@ -87,6 +88,7 @@ class Report:
     seeds: list[tuple[str, SeedSummary]] = field(default_factory=list)
     advice: list[SeedAdvice] = field(default_factory=list)  # seeds a question needs
     breakdowns: Breakdowns = field(default_factory=lambda: Breakdowns([]))
+    summary: Summary | None = None  # what was decided, and the command that decides the rest
 
 
 def default_out_dir(paths: Sequence[Path]) -> Path:
@@ -104,20 +106,27 @@ def _figure_section(figures: Sequence[Path], out_dir: Path) -> list[str]:
     return lines
 
 
+def sources_line(runs: Sequence[Run], sources: Sequence[Path]) -> str:
+    """Where the runs came from, how many ended how, and what they all share, in one line."""
+    counts = {s: sum(r.status == s for r in runs) for s in STATUSES}
+    counts = {s: n for s, n in counts.items() if n}
+    common = common_overrides(runs)
+    return (
+        "Sources: " + ", ".join(f"`{p}`" for p in sources)
+        + f" · runs: {len(runs)} ({', '.join(f'{n} {s}' for s, n in counts.items())})"
+        + " · shared overrides: " + (", ".join(f"`{o}`" for o in common) if common else "none")
+    )  # fmt: skip
+
+
 def render_markdown(report: Report, sources: Sequence[Path]) -> str:
-    """The whole ``report.md``: sources, convention, Table 1, runs, notes, figures."""
-    counts = {s: sum(r.status == s for r in report.runs) for s in STATUSES}
-    counts = {s: n for s, n in counts.items() if n or s != "pruned"}  # pruned: searches only
-    common = common_overrides(report.runs)
+    """The whole ``report.md``: sources, summary, Table 1, verdicts, breakdowns, runs, notes,
+    figures."""
     lines = [
         "# pet_seg report",
         "",
-        "Sources: " + ", ".join(f"`{p}`" for p in sources),
+        sources_line(report.runs, sources),
         "",
-        f"Runs: {len(report.runs)} ({', '.join(f'{n} {s}' for s, n in counts.items())}).",
-        "",
-        "Shared overrides: " + (", ".join(f"`{o}`" for o in common) if common else "none"),
-        "",
+        *(summary_markdown(report.summary) if report.summary else []),
         "## Table 1: test Dice per image",
         "",
         CONVENTION,
@@ -127,8 +136,7 @@ def render_markdown(report: Report, sources: Sequence[Path]) -> str:
         report.table,
         "",
         *comparison_markdown(report.comparisons),
-        *seed_markdown(report.seeds),
-        *advice_markdown(report.advice, report.comparisons),
+        *seeds_markdown(report.seeds, report.advice, report.comparisons),
         *report.breakdowns.markdown,
         "## Runs",
         "",
@@ -164,6 +172,8 @@ def write_report(
     report.comparisons = comparisons(groups, label_keys)
     report.seeds = seed_summaries(groups)
     report.advice = seed_advice(report.comparisons, difference)
+    overrides = sweep_overrides(sources, runs, label_keys)
+    report.summary = summarize(report.comparisons, report.advice, runs, overrides, difference)
     write_group_csv(report.csv, groups, label_keys)
     write_runs_csv(out / "runs.csv", runs)
     write_comparisons_csv(out / "comparisons.csv", report.comparisons)

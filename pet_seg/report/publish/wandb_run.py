@@ -1,7 +1,9 @@
 """The sweep's comparison in W&B: one extra run, ``job_type="report"``, in the sweep's group.
 
 The training runs of a sweep share a W&B group but each knows only itself; this run carries
-what compares them: Table 1 (one row per configuration, the swept keys as columns), the paired
+what compares them: the summary (each comparison's class, real, equivalent, within noise or not
+testable, as the table ``report/summary``, and the command that decides the undecided ones in
+the run summary), Table 1 (one row per configuration, the swept keys as columns), the paired
 comparisons and seed intervals, and the report's figures as images. It is started through the
 same ``logger`` config as the training runs, so it is offline when they are (files under
 ``<sweep>/report/wandb/``, ``wandb sync`` them later), online when they are, and absent with
@@ -22,6 +24,7 @@ from omegaconf import OmegaConf
 
 from pet_seg.report.build import Report
 from pet_seg.report.publish.target import RUN_FILE, runs_group
+from pet_seg.report.render.summary import SUMMARY_COLUMNS, Summary, summary_rows
 from pet_seg.report.render.tables import COLUMNS
 from pet_seg.report.statistics.comparisons import COMPARISON_COLUMNS, comparison_rows
 from pet_seg.report.statistics.verdicts import CONFIGURATION
@@ -58,7 +61,11 @@ def report_payload(report: Report) -> dict[str, Any]:
     import wandb
 
     columns, rows = table1_rows(report)
+    summary = summary_rows(report.summary) if report.summary else []
     payload: dict[str, Any] = {
+        "report/summary": wandb.Table(
+            columns=SUMMARY_COLUMNS, data=[[_finite(v) for v in row] for row in summary]
+        ),
         "report/table1": wandb.Table(columns=columns, data=rows),
         "report/comparisons": wandb.Table(
             columns=COMPARISON_COLUMNS,
@@ -95,7 +102,21 @@ def report_summary(report: Report) -> dict[str, Any]:
         "report/within_noise": len(report.comparisons) - len(real) - len(one_model),
         "report/one_model_comparisons": len(one_model),  # no verdict: one seed in an arm
         "report/figures": len(report.figures),
+        **next_step_summary(report.summary),
     }
+
+
+def next_step_summary(summary: Summary | None) -> dict[str, Any]:
+    """The summary's counts and the command that decides the undecided comparisons."""
+    if summary is None:
+        return {}
+    out: dict[str, Any] = {"report/equivalent": len(summary.classes["equivalent"])}
+    out["report/undecided"] = summary.undecided
+    step = summary.next_step
+    if step is not None and step.command:
+        out |= {"report/next_command": step.command, "report/next_runs": step.extra_runs}
+        out |= {"report/next_minutes": step.minutes} if step.minutes is not None else {}
+    return out
 
 
 def log_report_run(

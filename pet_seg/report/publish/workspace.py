@@ -1,11 +1,13 @@
 """A saved W&B Report for a sweep group, built with W&B's own ``wandb-workspaces`` library.
 
 The report run (``pet_seg.report.publish.wandb_run``) carries the sweep's tables and figures;
-this is the live view over the training runs themselves: validation Dice, validation loss, training
-loss and learning rate against epoch (one line per run, i.e. per configuration unless seeds
-were swept), a bar chart of test Dice per configuration, the paired comparisons as text, and a
-parallel-coordinates panel for a hyperparameter search. The spec is built offline from the
-sweep folder; only ``save_report`` talks to W&B (online: after ``wandb sync`` for offline runs).
+this is the live view over the training runs themselves, under the report's summary as its
+first block (what the sweep decided, and the command that decides the rest): validation Dice,
+validation loss, training loss and learning rate against epoch (one line per run, i.e. per
+configuration unless seeds were swept), a bar chart of test Dice per configuration, the paired
+comparisons as text, and a parallel-coordinates panel for a hyperparameter search. The spec is
+built offline from the sweep folder; only ``save_report`` talks to W&B (online: after
+``wandb sync`` for offline runs).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from wandb_workspaces.reports import v2 as wr
 
 from pet_seg.report.build import Report
 from pet_seg.report.publish.target import Target, find_target
+from pet_seg.report.render.summary import summary_markdown
 from pet_seg.report.render.verdicts import comparison_markdown
 from pet_seg.report.runs.folder import Run
 
@@ -135,11 +138,14 @@ def build_report_spec(report: Report, target: Target) -> wr.Report:
     swept = ", ".join(f"`{k}`" for k in report.label_keys) or "nothing"
     intro = f"Sweep group `{target.group}` ({len(report.runs)} runs); swept: {swept}."
     kwargs = {"entity": target.entity} if target.entity else {}  # None: the API's default
+    lines = summary_markdown(report.summary) if report.summary else []
+    summary = [wr.MarkdownBlock(text="\n".join(lines))] if lines else []  # the first block
     return wr.Report(
         project=target.project,
         title=f"pet_seg sweep {target.group}"[:128],
         description=intro,
         blocks=[
+            *summary,
             wr.MarkdownBlock(text=intro),
             *grids,
             wr.MarkdownBlock(text="\n".join(comparison_markdown(report.comparisons))),

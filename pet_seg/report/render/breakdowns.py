@@ -9,6 +9,7 @@ checkpoints.
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pet_seg.report.render.breakdown_figures import (
     plot_threshold_curves,
 )
 from pet_seg.report.render.samples import slug
+from pet_seg.report.render.score_table import empty_columns, number, score_markdown, score_rows
 from pet_seg.report.runs.folder import Run
 from pet_seg.report.statistics.groups import (
     MIN_IMAGES,
@@ -37,10 +39,11 @@ INTRO = (
     "Each configuration's test scores beyond the main Dice, and its Dice per group of test "
     "images: species and breed (from the split files), pet size (terciles of the pet's share of "
     "the picture) and picture size (terciles of the original pixel count). "
-    "*Dice, border don't-care* excludes the trimap's border class from prediction and truth; "
-    "*Boundary IoU* (Cheng et al. 2021) is the IoU of the two masks' inner bands of width 2% of "
-    "the original picture's diagonal ({width}), measured in original pixels on the model's "
-    "grid. *ECE* is the pixel-level expected calibration error over 20 probability bins; the "
+    "Both are scored at each picture's original size: *Dice, border don't-care* excludes the "
+    "trimap's border class from prediction and truth; *Boundary IoU* (Cheng et al. 2021, as "
+    "their reference code computes it) is the IoU of the two masks' boundaries, each mask minus "
+    "its erosion by a 3×3 square applied max(1, round(2% of the diagonal)) times ({width}). "
+    "*ECE* is the pixel-level expected calibration error over 20 probability bins; the "
     "*threshold* is the one validation picks among 0.05…0.95 (the tables above keep 0.5), and "
     f"*gain* how much it would change the row's test Dice. Groups under {MIN_IMAGES} images "
     "show “too few”. Seeds are averaged per image."
@@ -52,66 +55,6 @@ class Breakdowns:
     markdown: list[str]
     figures: list[Path] = field(default_factory=list)
     tables: dict[str, tuple[list[str], list[list[Any]]]] = field(default_factory=dict)
-
-
-def _number(value: float, digits: int = 4) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def _mean_over_seeds(arm: Arm, key: str) -> float:
-    values = [c.get(key) for c in arm.calibration if isinstance(c.get(key), int | float)]
-    return float(np.mean(values)) if values else float("nan")
-
-
-def score_rows(arms: Sequence[Arm]) -> tuple[list[str], list[list[Any]]]:
-    columns = [
-        "configuration",
-        "runs",
-        "dice",
-        "dice_trimap",
-        "boundary_iou",
-        "hd95_px",
-        "ece",
-        "val_threshold",
-        "dice_at_threshold",
-        "gain",
-    ]
-    rows = []
-    for arm in arms:
-        means = [
-            float(np.nanmean(arm.scores[s])) if s in arm.scores else float("nan")
-            for s in ("dice", "dice_trimap", "boundary_iou", "hd95_px")
-        ]
-        ece = float(
-            np.mean([c["test"]["ece"] for c in arm.calibration if c.get("test")] or [np.nan])
-        )
-        rows.append(
-            [
-                arm.label,
-                len(arm.runs),
-                *means,
-                ece,
-                _mean_over_seeds(arm, "threshold"),
-                _mean_over_seeds(arm, "test_dice_at_threshold"),
-                _mean_over_seeds(arm, "tuning_gain"),
-            ]
-        )
-    return columns, rows
-
-
-def _score_markdown(columns: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = [
-        "| configuration | runs | Dice | Dice, border don't-care | Boundary IoU | HD95 (px) | ECE "
-        "| threshold (val) | test Dice there | gain vs 0.5 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for label, runs, dice, trimap, biou, hd, ece, thr, at, gain in rows:
-        lines.append(
-            f"| {label} | {runs} | {_number(dice)} | {_number(trimap)} | {_number(biou)} "
-            f"| {_number(hd, 1)} | {_number(ece)} | {_number(thr, 2)} | {_number(at)} "
-            f"| {'—' if not math.isfinite(gain) else f'{gain:+.4f}'} |"
-        )
-    return lines
 
 
 def group_tables(arms: Sequence[Arm]) -> dict[str, tuple[list[str], list[list[Any]]]]:
@@ -138,7 +81,7 @@ def _group_markdown(tables: dict[str, tuple[list[str], list[list[Any]]]]) -> lis
         lines += [f"**Test Dice by {dimension}**", "", "| " + " | ".join(columns) + " |"]
         lines.append("|" + "---|" * len(columns))
         for label, *values in rows:
-            cells = [_number(v) if math.isfinite(v) else "too few" for v in values]
+            cells = [number(v) if math.isfinite(v) else "too few" for v in values]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
@@ -217,6 +160,24 @@ def _difference_markdown(pairs: Sequence[PairBreakdown]) -> list[str]:
     return lines
 
 
+def _differences_or_what_they_need(pairs: Sequence[PairBreakdown]) -> list[str]:
+    """Per-group difference tables of the pairs with >= 2 seeds per arm; the others in one
+    sentence, since every verdict cell of theirs would read "training noise not measured"."""
+    if not pairs:
+        return ["No two finished configurations differ in exactly one swept key.", ""]
+    tested = [p for p in pairs if min(len(p.first.runs), len(p.second.runs)) >= 2]
+    lines = _difference_markdown(tested)
+    if len(tested) < len(pairs):
+        lines += [
+            f"Per-group differences (Δ per species, breed, pet size, picture size) of "
+            f"{len(pairs) - len(tested)} pair(s) are not shown: they need at least 2 seeds per "
+            "arm to say more than that two trained models differ (the summary's command adds "
+            "them); their image-level numbers are in `group_differences.csv`.",
+            "",
+        ]
+    return lines
+
+
 def write_breakdowns(
     groups: Sequence[Sequence[Run]], keys: Sequence[str], runs: Sequence[Run], out: Path
 ) -> Breakdowns:
@@ -226,21 +187,24 @@ def write_breakdowns(
     if not arms:
         result.markdown += ["No finished run has per-image test results.", ""]
         return result
-    result.tables["scores"] = score_rows(arms)
+    scores = score_rows(arms)
+    empty = empty_columns(*scores)
+    keep = [i for i, name in enumerate(scores[0]) if name not in empty]
+    result.tables["scores"] = (
+        [scores[0][i] for i in keep],
+        [[r[i] for i in keep] for r in scores[1]],
+    )
     result.tables |= {f"by {d}": t for d, t in group_tables(arms).items()}
     result.tables["group differences"] = difference_rows(pairs)
+    _write_csv(out / "group_differences.csv", *result.tables["group differences"])
     result.markdown += [
         INTRO.format(width=_width_text(arms)),
         "",
-        *_score_markdown(*result.tables["scores"]),
+        *score_markdown(*scores),
         "",
     ]
     result.markdown += _group_markdown(group_tables(arms))
-    result.markdown += (
-        _difference_markdown(pairs)
-        if pairs
-        else ["No two finished configurations differ in exactly one swept key.", ""]
-    )
+    result.markdown += _differences_or_what_they_need(pairs)
     finished = [r for r in runs if r.status == "finished"]
     for figure in (
         plot_reliability(finished, out / "reliability.png"),
@@ -256,9 +220,19 @@ def write_breakdowns(
             result.markdown.append(
                 f"- gallery skipped for {pair.changed}: {type(err).__name__}: {err}"
             )
+    if result.markdown[-1].startswith("- gallery skipped"):
+        result.markdown.append("")
     names = ", ".join(f"`{f.name}`" for f in result.figures)
     result.markdown += [f"Figures of this section (below): {names}.", ""] if names else []
     return result
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[list[Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
 
 
 def _width_text(arms: Sequence[Arm]) -> str:
@@ -266,4 +240,5 @@ def _width_text(arms: Sequence[Arm]) -> str:
     widths = [arm.scores["boundary_width_px"] for arm in arms if "boundary_width_px" in arm.scores]
     if not widths:
         return "width not recorded"
-    return f"median {np.nanmedian(np.concatenate([w.ravel() for w in widths])):.1f} px here"
+    median = np.nanmedian(np.concatenate([w.ravel() for w in widths]))
+    return f"median {median:.0f} px here"

@@ -1,16 +1,15 @@
 """The verdicts in words: ``report.md``'s "Which differences hold up", "Seeds" and "How many
 seeds a question needs", from ``pet_seg.report.statistics.comparisons``.
 
-A one-seed row is worded as what it is — the difference between two trained models on these
-test images — and says what a verdict would take (``trainer.seed=0,1,2``) and cost here.
+One-seed pairs are left to the summary (``pet_seg.report.render.summary``), which words each as
+what it is — the difference between two trained models on these test images — and gives the
+command that would make them verdicts, and its cost.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-
-import numpy as np
 
 from pet_seg.report.statistics.comparisons import (
     SEEDS_FOR_A_VERDICT,
@@ -61,67 +60,22 @@ def _configuration_rows(found: Sequence[Comparison]) -> list[str]:
     return lines
 
 
-def _one_model_rows(found: Sequence[Comparison]) -> list[str]:
-    lines = [
-        "| key | second vs first | other keys | seeds | images | Δ between these trained "
-        "models | 95% CI over images | Wilcoxon p | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for c in found:
-        r = c.result
-        lines.append(
-            f"| {c.changed} | {c.second} vs {c.first} | {c.shared or '—'} "
-            f"| {r.seeds[1]} vs {r.seeds[0]} | {r.images} | {_signed(r.mean)} "
-            f"| [{_signed(r.low)}, {_signed(r.high)}] | {_p(r.p_value)} | no verdict: "
-            f"{ONE_MODEL} |"
-        )
-    return lines
-
-
-def _how_to_get_verdicts(found: Sequence[Comparison]) -> str:
-    """The override that turns one-model rows into verdicts, and what it costs here."""
-    seeds = {}  # configuration (its key=value pairs) → seeds it has
-    for c in found:
-        shared = [part for part in c.shared.split(", ") if part]
-        for value, count in ((c.first, c.result.seeds[0]), (c.second, c.result.seeds[1])):
-            seeds[frozenset([f"{c.changed}={value}", *shared])] = count
-    extra = sum(max(0, SEEDS_FOR_A_VERDICT - count) for count in seeds.values())
-    per_run = [c.minutes_per_run for c in found if c.minutes_per_run is not None]
-    cost = (
-        f", about {_minutes(extra * float(np.mean(per_run)))} minutes on the machine that ran "
-        f"them ({_minutes(float(np.mean(per_run)))} min per run measured)"
-        if per_run
-        else ""
-    )
-    return (
-        f"To turn these rows into verdicts, run every configuration with {SEEDS_FOR_A_VERDICT} "
-        "seeds: repeat the sweep's command with `trainer.seed=0,1,2` (a verdict needs at least 2 "
-        f"seeds per arm, 3 give a usable interval). That is about {extra} more runs{cost}; "
-        "`python -m pet_seg.plan <the same overrides> trainer.seed=0,1,2` prices it before it runs."
-    )
-
-
 def comparison_markdown(found: Sequence[Comparison]) -> list[str]:
-    """The report's "Which differences hold up" section: verdicts, then one-model rows."""
+    """The report's "Which differences hold up" section: the configuration-level verdicts; the
+    one-seed pairs in one sentence (the summary lists each with its image-level Δ)."""
     tested = [c for c in found if c.result.kind == CONFIGURATION]
-    single = [c for c in found if c.result.kind != CONFIGURATION]
-    lines = ["## Which differences hold up", "", INTRO.format(m=len(tested)), ""]
+    single = len(found) - len(tested)
+    lines = ["## Which differences hold up", ""]
     if not found:
         return [*lines, "No two finished configurations differ in exactly one swept key.", ""]
     if tested:
-        lines += [*_configuration_rows(tested), ""]
+        lines += [INTRO.format(m=len(tested)), "", *_configuration_rows(tested), ""]
     if single:
         lines += [
-            "### One trained model per configuration: training noise not measured",
-            "",
-            "These pairs have one seed in at least one arm, so their difference is between "
-            "two trained networks on these test images, not between the configurations: "
-            "another seed can move test Dice by as much as the effects studied. The interval "
-            "is a bootstrap over the test images only.",
-            "",
-            *_one_model_rows(single),
-            "",
-            _how_to_get_verdicts(single),
+            f"{single} pair(s) have one seed in an arm: their Δ is between two trained models, "
+            f"not between configurations ({ONE_MODEL}), so they get no verdict. The summary "
+            "lists each with its interval over the test images and the command that turns them "
+            "into verdicts; `comparisons.csv` has every column.",
             "",
         ]
     return lines
@@ -159,6 +113,24 @@ def advice_markdown(advice: Sequence[SeedAdvice], found: Sequence[Comparison]) -
             f"| {detect} | {needed} | {more} | {_minutes(a.minutes)} |"
         )
     return [*lines, ""]
+
+
+def seeds_markdown(
+    rows: Sequence[tuple[str, SeedSummary]], advice: Sequence[SeedAdvice],
+    found: Sequence[Comparison],
+) -> list[str]:  # fmt: skip
+    """ "Seeds" and "How many seeds a question needs", or one sentence when neither can say
+    anything (every configuration trained with one seed)."""
+    if rows or advice:
+        return [*seed_markdown(rows), *advice_markdown(advice, found)]
+    return [
+        "## Seeds",
+        "",
+        "Every configuration was trained with one seed: the seed-to-seed spread, and so the "
+        f"seeds a question needs, are unknown until each has at least 2 ({SEEDS_FOR_A_VERDICT} "
+        "give a usable interval; the summary's command adds them).",
+        "",
+    ]
 
 
 def seed_markdown(rows: Sequence[tuple[str, SeedSummary]]) -> list[str]:
