@@ -1,6 +1,7 @@
-"""Every ``python -m pet_seg.run`` / ``pet_seg.plan`` command shown in README.md and docs/*.md
-composes: Hydra builds each job's config as the command line would, and the preflight check a run
-makes before it creates anything passes. Nothing trains.
+"""Every ``python -m pet_seg.<run|plan|evaluate|predict>`` command shown in README.md and
+docs/*.md composes: Hydra builds each job's config as the command line would, and for training
+the preflight check a run makes before it creates anything passes. Nothing trains or loads a
+checkpoint.
 
 A multirun is expanded the way Hydra launches it: of the basic sweeper's jobs (the experiment's
 ``hydra.sweeper.params`` crossed with the command's comma lists), enough are composed that every
@@ -31,7 +32,13 @@ from pet_seg.sweep_jobs import known_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-ENTRY_POINTS = {"pet_seg.run", "pet_seg.plan"}
+# entry point → its Hydra config (conf/<name>.yaml)
+ENTRY_POINTS = {
+    "pet_seg.run": "config",
+    "pet_seg.plan": "config",
+    "pet_seg.evaluate": "evaluate",
+    "pet_seg.predict": "predict",
+}
 MARKER = re.compile(r"<!--\s*docs-test:\s*(skip|fails)\s*-->")
 FENCE = re.compile(r"^(\s*)(```|~~~)")
 PROMPT = re.compile(r"^\$\s+")
@@ -165,7 +172,9 @@ def compose_jobs(module: str, args: list[str]) -> int:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
         mode = RunMode.MULTIRUN if multirun else RunMode.RUN
-        config = loader.load_configuration("config", overrides, mode)
+        config = loader.load_configuration(ENTRY_POINTS[module], overrides, mode)
+        if ENTRY_POINTS[module] != "config":
+            return 1  # evaluate / predict: the model comes from the checkpoint, checked there
         if not multirun:
             jobs_configs = [config]
         else:
