@@ -29,15 +29,33 @@ FIGURE = Path("docs/quickstart.png")
 
 
 def this_machine() -> str:
-    """``AMD EPYC 7B13 (2 CPUs), torch 2.x``: what a reader needs to compare their own run."""
+    """``2 CPUs of an AMD EPYC 7B13 (AVX2 only), torch 2.x``: what a reader needs to compare.
+
+    The vector extensions matter: fp32 numbers differ a little between CPUs that sum in another
+    order, and bf16 is fast only with AVX-512 BF16 or AMX.
+    """
     import torch
 
-    cpu = platform.processor() or platform.machine()
+    cpu, flags = platform.processor() or platform.machine(), set()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = re.findall(r"(?m)^model name\s*:\s*(.+)$", cpuinfo.read_text())
+        text = cpuinfo.read_text()
+        names = re.findall(r"(?m)^model name\s*:\s*(.+)$", text)
         cpu = names[0].strip() if names else cpu
-    return f"{cpu} ({os.cpu_count()} CPUs), torch {torch.__version__}"
+        first = re.search(r"(?m)^flags\s*:\s*(.+)$", text)
+        flags = set(first.group(1).split()) if first else set()
+    if "amx_bf16" in flags:
+        vector = " (AMX)"
+    elif "avx512_bf16" in flags:
+        vector = " (AVX-512 BF16)"
+    elif "avx512f" in flags:
+        vector = " (AVX-512)"
+    elif "avx2" in flags:
+        vector = " (AVX2 only)"
+    else:
+        vector = ""
+    article = "an" if cpu[:1].lower() in "aeiou" else "a"
+    return f"{os.cpu_count()} CPUs of {article} {cpu}{vector}, torch {torch.__version__}"
 
 
 def read_rows(sweep: Path) -> list[dict[str, str]]:
