@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: quickstart test test-all lint bench gpu-check clean-outputs
+.PHONY: quickstart test test-all lint bench gpu-check clean-outputs docs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,8 @@ bench: $(VENV)/.installed
 # outputs/gpu_check/<time>/gpu_check.{md,json}; exits non-zero if a check fails.
 gpu-check: $(VENV)/.installed
 	$(PY) scripts/gpu_check.py
+
+# The documentation site (mkdocs.yml, docs/*.md) into site/, in strict mode: a broken link, a
+# missing anchor or a page outside the nav fails the build.
+docs: $(VENV)/.installed
+	$(VENV)/bin/mkdocs build --strict --site-dir site

@@ -3,7 +3,7 @@
 Entry points sit at the top (``run``, ``evaluate``, ``predict``, ``plan``, ``report``); the
 training machinery lives in ``training/``, per-image scoring in ``scoring``, checkpoint loading
 for evaluation and prediction in ``trained_model``, autocast in ``precision`` and the benchmark
-in ``bench/`` (README: "Where things live").
+in ``bench/`` (docs/architecture.md: "Where things live").
 """
 
 __version__ = "0.1.0"
