@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 
 from pet_seg.report.build import Report
 from pet_seg.report.publish.target import RUN_FILE, runs_group
+from pet_seg.report.render.adaptive import adaptive_counts
 from pet_seg.report.render.tables import COLUMNS
 from pet_seg.report.statistics.comparisons import COMPARISON_COLUMNS, comparison_rows
 from pet_seg.report.statistics.verdicts import CONFIGURATION
@@ -95,6 +96,7 @@ def report_summary(report: Report) -> dict[str, Any]:
         "report/within_noise": len(report.comparisons) - len(real) - len(one_model),
         "report/one_model_comparisons": len(one_model),  # no verdict: one seed in an arm
         "report/figures": len(report.figures),
+        **adaptive_counts(report.out_dir.parent),  # a seed-adaptive sweep's rounds and runs
     }
 
 
