@@ -72,8 +72,9 @@ def runs_line(ledger: Ledger) -> str:
     return (
         f"Runs: **{ledger.runs}** in {ledger.rounds} rounds (seeds per configuration: "
         f"{', '.join(map(str, ledger.seeds))}), against **{ledger.fixed_runs}** for the fixed "
-        f"design with {cap} seeds per configuration: **{ledger.saved} saved**. The fixed design "
-        "with the same power is that cap design (simulation, docs/verdict-sweeps.md)."
+        f"design with {cap} seeds per configuration: **{ledger.saved} saved**. In the simulations "
+        "of docs/verdict-sweeps.md (cap 8, seed SD 0.014) the fixed design needs the cap to "
+        "match the adaptive design's power."
     )
 
 
