@@ -19,9 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 from tiny import tiny_overrides
 
 from pet_seg.adaptive.ledger import ComparisonRecord, Ledger, read_ledger, write_ledger
+from pet_seg.adaptive.sweeper import grid, job_folder
 from pet_seg.report.render.adaptive import adaptive_counts, adaptive_markdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +118,7 @@ def test_the_ledger_round_trips_and_the_report_says_when_and_why(tmp_path):
 @pytest.mark.slow
 def test_the_plan_prices_the_worst_and_the_expected_case():
     result = subprocess.run(
-        [sys.executable, "-m", "pet_seg.plan", "experiment=verdict_demo", "model.base_channels=4"],
+        [sys.executable, "-m", "pet_seg.plan", "experiment=verdict_demo", "trainer.epochs=1"],
         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -127,3 +129,28 @@ def test_the_plan_prices_the_worst_and_the_expected_case():
         and "worst case (every configuration at the cap) 15 runs" in line
     )
     assert "if no configuration differs" in line and "changes test Dice by 0.02" in line
+
+
+def test_the_demo_selects_the_verdict_sweeper_on_a_stable_folder():
+    from hydra import compose, initialize_config_dir
+    from tiny import CONF
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", ["experiment=verdict_demo"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_ == "hydra_plugins.pet_seg_verdict.PetSegVerdictSweeper"
+    assert (sweeper.first, sweeper.cap, sweeper.delta) == (2, 5, 0.005)
+    assert dict(sweeper.params) == {"model.base_channels": "4,8,12"}
+    assert "${now:" not in OmegaConf.to_yaml(cfg.hydra.sweep)  # a rerun finds the same folder
+
+
+def test_the_grid_expands_like_the_basic_sweeper_and_leaves_seeds_to_the_sweeper():
+    jobs = grid({"model": "unet,resnet34_unet"}, ["scheduler=cosine,onecycle", "trainer.epochs=2"])
+    assert len(jobs) == 4 and all("trainer.epochs=2" in job for job in jobs)
+    assert {tuple(sorted(j for j in job if j.startswith(("model", "sched")))) for job in jobs} == {
+        (f"model={m}", f"scheduler={s}") for m in ("unet", "resnet34_unet")
+        for s in ("cosine", "onecycle")
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="chooses the seeds"):
+        grid(None, ["model=unet,resnet34_unet", "trainer.seed=0,1"])
+    assert job_folder(3, 7) == "c3_seed7"
