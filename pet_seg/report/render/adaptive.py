@@ -21,7 +21,7 @@ from pet_seg.adaptive.ledger import ComparisonRecord, Ledger, read_ledger
 INTRO = (
     "This sweep trained {first} seeds of every configuration, then added one seed per round "
     "to each arm of the comparisons still open, up to {cap} (`hydra/sweeper=verdict`). Each "
-    "decision comes from a repeated confidence interval (group-sequential, {spending} alpha "
+    "decision comes from a repeated confidence interval (group-sequential, `{spending}` alpha "
     "spending over the looks, Bonferroni over the {comparisons} comparisons), so the chance of "
     "any wrong *real* or *equivalent* over all comparisons and rounds stays below {alpha:g}. "
     "Use these verdicts for this sweep: the table of differences above treats the seeds as "
