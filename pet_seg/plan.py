@@ -32,10 +32,12 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from pet_seg.adaptive.pricing import AdaptiveCost, price
+from pet_seg.adaptive.sequential import SequentialDesign
 from pet_seg.data.oxford_pet import SPLITS
 from pet_seg.plan_cost import Speed, estimate_minutes, measure_speed, split_sizes
 from pet_seg.report.statistics.seeds_needed import seeds_needed
-from pet_seg.run_label import label_of, varying_keys
+from pet_seg.run_label import label_of, parse_override, varying_keys
 from pet_seg.sweep_jobs import BASIC_SWEEPER, sweep_jobs
 from pet_seg.sweep_progress import sweep_end_line
 
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 # (ResNet34-UNet + one-cycle, seeds 0, 1, 2: 0.7671, 0.7665, 0.7425; README "What a verdict
 # means"): the default prior of `python -m pet_seg.plan --difference`.
 SHIPPED_PETS_SEED_SD = 0.014
+VERDICT_SWEEPER = "hydra_plugins.pet_seg_verdict.PetSegVerdictSweeper"
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Plan:
     shared: list[str] = field(default_factory=list)  # overrides every job has
     speeds: dict[str, Speed] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    adaptive: AdaptiveCost | None = None  # hydra/sweeper=verdict: its runs are seeds to come
 
     @property
     def total_minutes(self) -> float | None:
@@ -205,6 +209,38 @@ def seeds_for(plan: Plan, difference: float, seed_sd: float) -> str:
     )
 
 
+def adaptive_note(plan: Plan) -> str:
+    """A seed-adaptive sweep's price: its runs above are one seed of each configuration."""
+    cost = plan.adaptive
+    assert cost is not None
+    per_run = [run.minutes for run in plan.runs if run.minutes is not None]
+    each = sum(per_run) / len(per_run) if per_run else None
+
+    def runs(n: float) -> str:
+        minutes = f", ≈ {_minutes(n * each)} minutes" if each is not None else ""
+        return f"{n:.3g} runs{minutes}"
+
+    return (
+        f"Seed-adaptive (`hydra/sweeper=verdict`): the rows above are one seed of each of "
+        f"{cost.configurations} configurations, {cost.comparisons} comparisons. First batch "
+        f"{runs(cost.first_runs)}; worst case (every configuration at the cap) "
+        f"{runs(cost.worst_runs)}; expected (simulated, seed SD {SHIPPED_PETS_SEED_SD:g}) "
+        f"{runs(cost.expected_null)} if no configuration differs, {runs(cost.expected_shifted)} "
+        f"if each step of a swept key changes test Dice by {cost.difference:g}."
+    )
+
+
+def adaptive_cost(config: DictConfig, plan: Plan, difference: float | None) -> AdaptiveCost:
+    """Price a ``hydra/sweeper=verdict`` sweep from its grid and design settings."""
+    sweeper = config.hydra.sweeper
+    keys = [k for k in varying_keys([r.overrides for r in plan.runs]) if k != "trainer.seed"]
+    values = [dict(p for o in r.overrides if (p := parse_override(o))[0] in keys)
+              for r in plan.runs]  # fmt: skip
+    design = SequentialDesign(first=int(sweeper.first), cap=int(sweeper.cap),
+                              alpha=float(sweeper.alpha), delta=float(sweeper.delta))  # fmt: skip
+    return price(values, design, difference=difference or 0.02, seed_sd=SHIPPED_PETS_SEED_SD)
+
+
 def render(plan: Plan) -> str:
     """``plan.md``'s body: one row per run, how the speed was measured, and the total."""
     lines = [
@@ -223,7 +259,8 @@ def render(plan: Plan) -> str:
         )
     measured = [f"- measured for {name}: {s.describe()}" for name, s in plan.speeds.items()]
     notes = [f"- note: {note}" for note in plan.notes]
-    for block in (measured, notes, [headline(plan)], [seeds_note(plan)]):
+    seeds = adaptive_note(plan) if plan.adaptive else seeds_note(plan)
+    for block in (measured, notes, [headline(plan)], [seeds]):
         lines += ["", *block] if block else []
     return "\n".join(lines)
 
@@ -320,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         loader = GlobalHydra.instance().config_loader()
         config = loader.load_configuration("config", args.overrides, RunMode.MULTIRUN)
         plan = make_plan(config, partial(loader.load_sweep_config, config), measure_speed)
+    if config.hydra.sweeper.get("_target_") == VERDICT_SWEEPER:
+        plan.adaptive = adaptive_cost(config, plan, args.difference)
     print(f"# Plan: {config.get('name', 'sweep')}\n\n{render(plan)}")
     if args.difference is not None:
         print(f"\n{seeds_for(plan, args.difference, args.seed_sd)}")

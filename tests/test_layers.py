@@ -25,6 +25,8 @@ FLOORS = [
     # the report, room by room
     ("pet_seg.report.runs",),
     ("pet_seg.report.statistics",),
+    # seed-adaptive sweeps: sequential statistics on the verdicts, their sweeper and ledger
+    ("pet_seg.adaptive",),
     ("pet_seg.report.render",),
     ("pet_seg.report.reference",),
     ("pet_seg.report.build",),

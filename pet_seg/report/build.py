@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pet_seg.report.reference.reproduce import write_reproduction
+from pet_seg.report.render.adaptive import adaptive_section
 from pet_seg.report.render.breakdowns import Breakdowns, write_breakdowns
 from pet_seg.report.render.plots import plot_curves, plot_dice_distribution
 from pet_seg.report.render.samples import sample_grids
@@ -137,6 +138,7 @@ def render_markdown(report: Report, sources: Sequence[Path]) -> str:
         "",
         *comparison_markdown(report.comparisons),
         *seeds_markdown(report.seeds, report.advice, report.comparisons),
+        *adaptive_section(sources),
         *report.breakdowns.markdown,
         "## Runs",
         "",

@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 
 from pet_seg.report.build import Report
 from pet_seg.report.publish.target import RUN_FILE, runs_group
+from pet_seg.report.render.adaptive import adaptive_counts
 from pet_seg.report.render.summary import SUMMARY_COLUMNS, Summary, summary_rows
 from pet_seg.report.render.tables import COLUMNS
 from pet_seg.report.statistics.comparisons import COMPARISON_COLUMNS, comparison_rows
@@ -103,6 +104,7 @@ def report_summary(report: Report) -> dict[str, Any]:
         "report/one_model_comparisons": len(one_model),  # no verdict: one seed in an arm
         "report/figures": len(report.figures),
         **next_step_summary(report.summary),
+        **adaptive_counts(report.out_dir.parent),  # a seed-adaptive sweep's rounds and runs
     }
 
 
