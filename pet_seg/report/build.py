@@ -120,13 +120,14 @@ def sources_line(runs: Sequence[Run], sources: Sequence[Path]) -> str:
 
 
 def render_markdown(report: Report, sources: Sequence[Path]) -> str:
-    """The whole ``report.md``: sources, summary, Table 1, verdicts, breakdowns, runs, notes,
-    figures."""
+    """The whole ``report.md``: sources, (seed-adaptive verdicts,) summary, Table 1, verdicts,
+    breakdowns, runs, notes, figures."""
     lines = [
         "# pet_seg report",
         "",
         sources_line(report.runs, sources),
         "",
+        *adaptive_section(sources),  # a seed-adaptive sweep's own verdicts come first
         *(summary_markdown(report.summary) if report.summary else []),
         "## Table 1: test Dice per image",
         "",
@@ -138,7 +139,6 @@ def render_markdown(report: Report, sources: Sequence[Path]) -> str:
         "",
         *comparison_markdown(report.comparisons),
         *seeds_markdown(report.seeds, report.advice, report.comparisons),
-        *adaptive_section(sources),
         *report.breakdowns.markdown,
         "## Runs",
         "",
