@@ -318,6 +318,8 @@ def check_numbers(args: argparse.Namespace) -> dict[str, Any]:
         "B": arm_record(b),
         "arms_together": args.arms_together,
         "B_minus_A": number_verdict(a, b, args.margin),
+        # the same seed under both settings: how far the setting alone moves one run
+        "same_seed_B_minus_A": (b.scores.mean(axis=1) - a.scores.mean(axis=1)).tolist(),
     }
 
 

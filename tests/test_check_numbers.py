@@ -123,5 +123,7 @@ def test_check_numbers_trains_both_arms_and_writes_the_verdict(tmp_path: Path) -
     assert verdict["verdict"] in ("within noise", "real") and verdict["images"] == 12
     means = [[r["test_dice_mean"] for r in result[arm]["runs"]] for arm in ("A", "B")]
     assert verdict["delta"] == pytest.approx(np.mean(means[1]) - np.mean(means[0]))
+    same_seed = np.subtract(means[1], means[0])
+    assert result["same_seed_B_minus_A"] == pytest.approx(same_seed.tolist())
     first_b = (tmp_path / "arms" / "B_candidate" / "0" / "run.log").read_text().splitlines()[0]
     assert "1 CPU thread (OMP_NUM_THREADS=1" in first_b  # the parallel arm ran one thread a job
