@@ -6,6 +6,8 @@ context, so it lives here rather than with any one of them.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -89,3 +91,20 @@ def _macos_14() -> bool:
     """Whether MPS runs bfloat16 here (macOS 14+)."""
     check = getattr(torch.backends.mps, "is_macos_or_newer", None)
     return bool(check is not None and check(14, 0))
+
+
+def describe_threads(num_threads: int | None, environ: Mapping[str, str] | None = None) -> str:
+    """``1 CPU thread (OMP_NUM_THREADS=1: hydra/launcher=parallel runs jobs side by side)``.
+
+    The thread count is part of a CPU run's arithmetic (oneDNN splits its reductions by it), so
+    a run names it beside its precision. Call it inside the job, once its threads are set.
+    """
+    threads = torch.get_num_threads()
+    env = os.environ if environ is None else environ
+    if num_threads:
+        why = f"trainer.num_threads={num_threads}"
+    elif env.get("OMP_NUM_THREADS"):
+        why = f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, as hydra/launcher=parallel sets it"
+    else:
+        why = "torch's default: one per core"
+    return f"{threads} CPU thread{'' if threads == 1 else 's'} ({why})"

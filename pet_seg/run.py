@@ -25,7 +25,7 @@ from pet_seg.device import describe_device, resolve_device
 from pet_seg.distributed import init_world, local_rank
 from pet_seg.extra_scores import ExtraScores, record_extras
 from pet_seg.paths import CONF_DIR
-from pet_seg.precision import resolve_precision
+from pet_seg.precision import describe_threads, resolve_precision
 from pet_seg.preflight import check_model_input, check_precision
 from pet_seg.run_folder import RunFolder
 from pet_seg.run_label import label_of, parse_override
@@ -103,9 +103,13 @@ def _train_and_test(
     check_precision(device, settings.precision)  # before data, folder or W&B: one sentence
     check_model_input(cfg)
     world = init_world(device.type)
+    threads = describe_threads(settings.num_threads) if device.type == "cpu" else None
     if world.is_main:
         line = first_line(job_name, device, settings.device, position)
-        say(f"{line}; precision {settings.precision} ({why})", folder.run_log)
+        line += f"; precision {settings.precision} ({why})"
+        line += f"; {threads}" if threads else ""
+        line += "; channels_last" if settings.channels_last else ""
+        say(line, folder.run_log)
     torch.manual_seed(settings.seed)  # before the model is built: same seed, same weights
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -124,6 +128,9 @@ def _train_and_test(
         # what trained it: training times compare only on one device (reproduce.md's claims)
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
         "precision_used": settings.precision,  # trainer.precision=auto resolved on this machine
+        # the rest of what decides a CPU run's arithmetic (oneDNN splits reductions by threads)
+        "cpu_threads": torch.get_num_threads() if device.type == "cpu" else None,
+        "channels_last": settings.channels_last,
     }
     tracker = Tracker(None)
     if world.is_main:  # under torchrun only rank 0 writes files and talks to W&B

@@ -19,6 +19,17 @@ stdout (or --json PATH); a human table goes to stderr.
 experiment=quickstart): fp32 NCHW eager (today's), channels_last, torch.compile (steady and with
 its compile time counted against one quickstart run), bf16-mixed (+cl) where the CPU has native
 bf16, and two one-thread jobs at once vs one two-thread job (``pet_seg.bench.quickstart``).
+
+``--check-numbers`` asks whether a candidate setting changes what runs learn: it trains a short
+quickstart configuration (``pet_seg.bench.numbers.CHECK_CONFIG``: real pets, 64 px, UNet at a
+quarter width, 2 epochs; ``--check-config`` / ``--check-epochs`` change it) with ``--seeds`` in
+arm A (``--baseline``, default ``hydra/launcher=basic``: one job at a time, as before the
+quickstart ran two side by side) and arm B (``--candidate``), and compares the
+(seeds, test images) matrices of per-image test Dice with the verdicts module
+(``pet_seg.report.statistics.verdicts``): B - A, its 95 % interval, the verdict ("within
+noise" or "real"), and whether the interval lies inside +-``--margin`` (equivalent)::
+
+    python scripts/bench.py --check-numbers --candidate "hydra/launcher=parallel" --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +50,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pet_seg.bench.machine import machine_info
+from pet_seg.bench.numbers import CHECK_CONFIG, CHECK_EPOCHS, ArmResult, parse_arm, run_arm
 from pet_seg.bench.pipeline import bench_pipeline
 from pet_seg.bench.quickstart import (
     BATCH_SIZE,
@@ -61,6 +74,7 @@ from pet_seg.bench.steps import (
 from pet_seg.device import resolve_device
 from pet_seg.paths import CONF_DIR
 from pet_seg.precision import resolve_precision
+from pet_seg.report.statistics.verdicts import compare_configurations
 from pet_seg.training.settings import TrainerSettings
 
 SECTIONS = ("pipeline", "train", "infer")
@@ -97,6 +111,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quickstart", action="store_true", help="the quickstart's settings")
     parser.add_argument("--jobs-seconds", type=float, default=20, help="--quickstart: per trial")
     parser.add_argument("--jobs-trials", type=int, default=2, help="--quickstart: per arm")
+    parser.add_argument("--check-numbers", action="store_true", help="seeds x (A, B) verdict")
+    parser.add_argument("--candidate", default="", help="--check-numbers: arm B's overrides")
+    parser.add_argument(
+        "--baseline", default="hydra/launcher=basic", help="--check-numbers: arm A's overrides"
+    )
+    parser.add_argument("--seeds", default="0,1,2", help="--check-numbers: seeds per arm")
+    parser.add_argument("--check-epochs", type=int, default=CHECK_EPOCHS)
+    parser.add_argument("--check-config", default=" ".join(CHECK_CONFIG), help="both arms")
+    parser.add_argument(
+        "--arms-one-by-one", dest="arms_together", action="store_false",
+        help="--check-numbers: train arm A, then arm B (default: both at once)",
+    )  # fmt: skip
+    parser.add_argument("--margin", type=float, default=0.01, help="equivalence margin (Dice)")
+    parser.add_argument("--out-dir", type=Path, default=Path("outputs/bench/check_numbers"))
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.precision=32")
     args = parser.parse_args(argv)
     if args.quickstart:  # experiment=quickstart's step; compile needs 2 calls to settle
@@ -239,8 +267,77 @@ def table(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def number_verdict(a: ArmResult, b: ArmResult, margin: float) -> dict[str, Any]:
+    """B - A at configuration level (seeds and images as noise), and equivalence within
+    +-``margin``: the 95 % interval lies inside it (stricter than TOST's 90 % interval)."""
+    if a.names != b.names:
+        raise ValueError("the arms scored different test images")
+    diff = compare_configurations(a.scores, b.scores)
+    return {
+        "kind": diff.kind,
+        "delta": diff.mean,
+        "ci95": [diff.low, diff.high],
+        "p_value": diff.p_value,
+        "df": diff.df,
+        "seed_sd": diff.seed_sd,
+        "verdict": diff.verdict,
+        "margin": margin,
+        "equivalent": diff.kind == "configuration" and -margin < diff.low and diff.high < margin,
+        "seeds": list(diff.seeds),
+        "images": diff.images,
+    }
+
+
+def arm_record(result: ArmResult) -> dict[str, Any]:
+    """What one arm trained and scored (its per-seed mean test Dice and wall time)."""
+    return {
+        "overrides": list(result.arm.overrides),
+        "seeds": result.seeds,
+        "runs": result.runs,
+        "wall_s": result.wall_s,
+    }
+
+
+def check_numbers(args: argparse.Namespace) -> dict[str, Any]:
+    """Arm A then arm B, each a seed sweep of the check configuration; their verdict."""
+    seeds = [int(s) for s in args.seeds.split(",")]
+    config = tuple(args.check_config.split())
+    env = {"WANDB_MODE": "offline"}
+    arms = [parse_arm(args.baseline, "A_baseline"), parse_arm(args.candidate, "B_candidate")]
+    train = functools.partial(
+        run_arm, seeds=seeds, out_dir=args.out_dir, config=config, epochs=args.check_epochs,
+        env=env,
+    )  # fmt: skip
+    # Side by side: the same load falls on both arms, so their wall times compare too.
+    with ThreadPoolExecutor(max_workers=2 if args.arms_together else 1) as pool:
+        a, b = pool.map(train, arms)
+    return {
+        "machine": machine_info(resolve_device("cpu")),
+        "config": [*config, f"trainer.epochs={args.check_epochs}"],
+        "A": arm_record(a),
+        "B": arm_record(b),
+        "arms_together": args.arms_together,
+        "B_minus_A": number_verdict(a, b, args.margin),
+        # the same seed under both settings: how far the setting alone moves one run
+        "same_seed_B_minus_A": (b.scores.mean(axis=1) - a.scores.mean(axis=1)).tolist(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.check_numbers:
+        out = check_numbers(args)
+        text = json.dumps(out, indent=2)
+        if args.json is None:
+            print(text)
+        else:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(text + "\n")
+        v = out["B_minus_A"]
+        print(f"B - A = {v['delta']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}] "
+              f"{v['verdict']}; equivalent within +-{v['margin']}: {v['equivalent']}",
+              file=sys.stderr)  # fmt: skip
+        return 0
     out = run(args)
     text = json.dumps(out, indent=2)
     if args.json is None:

@@ -72,7 +72,8 @@ def test_summary_and_first_line_record_the_precision_used(
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["precision_used"] == expected
     first = capsys.readouterr().out.splitlines()[0]
-    assert f"precision {expected} (trainer.precision=auto" in first
+    assert f"precision {expected} (trainer.precision=auto" in first and " CPU thread" in first
+    assert summary["cpu_threads"] == torch.get_num_threads() and summary["channels_last"] is False
 
 
 def test_compile_cost_counts_first_calls_against_one_quickstart_run() -> None:
@@ -87,3 +88,18 @@ def test_compile_cost_counts_first_calls_against_one_quickstart_run() -> None:
     assert cost["vs_baseline_steady"] == pytest.approx(2.0)
     eager, compiled = TRAIN_STEPS + 0.2 * EVAL_STEPS, 110 + 0.5 * TRAIN_STEPS + 0.1 * EVAL_STEPS
     assert cost["vs_baseline_with_compile"] == pytest.approx(eager / compiled)
+
+
+@pytest.mark.parametrize(
+    ("num_threads", "environ", "why"),
+    [
+        (3, {"OMP_NUM_THREADS": "1"}, "(trainer.num_threads=3)"),
+        (None, {"OMP_NUM_THREADS": "1"}, "(OMP_NUM_THREADS=1, as hydra/launcher=parallel"),
+        (None, {}, "(torch's default: one per core)"),
+    ],
+)
+def test_the_first_line_names_the_cpu_threads_and_why(num_threads, environ, why) -> None:
+    threads = torch.get_num_threads()
+    said = pet_seg.precision.describe_threads(num_threads, environ)
+    assert said.startswith(f"{threads} CPU thread{'' if threads == 1 else 's'} ")
+    assert why in said
