@@ -323,28 +323,28 @@ def check_numbers(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def write_json(out: dict, path: Path | None) -> None:
+    """The results as JSON: on stdout, or in ``path``."""
+    text = json.dumps(out, indent=2)
+    if path is None:
+        print(text)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.check_numbers:
         out = check_numbers(args)
-        text = json.dumps(out, indent=2)
-        if args.json is None:
-            print(text)
-        else:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(text + "\n")
+        write_json(out, args.json)
         v = out["B_minus_A"]
         print(f"B - A = {v['delta']:+.4f} [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}] "
               f"{v['verdict']}; equivalent within +-{v['margin']}: {v['equivalent']}",
               file=sys.stderr)  # fmt: skip
         return 0
     out = run(args)
-    text = json.dumps(out, indent=2)
-    if args.json is None:
-        print(text)
-    else:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    write_json(out, args.json)
     print(table(out), file=sys.stderr)
     return 0
 
