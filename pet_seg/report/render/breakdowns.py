@@ -25,6 +25,7 @@ from pet_seg.report.render.breakdown_figures import (
 )
 from pet_seg.report.render.samples import slug
 from pet_seg.report.render.score_table import empty_columns, number, score_markdown, score_rows
+from pet_seg.report.render.verdicts import signed
 from pet_seg.report.runs.folder import Run
 from pet_seg.report.statistics.groups import (
     MIN_IMAGES,
@@ -85,10 +86,6 @@ def _group_markdown(tables: dict[str, tuple[list[str], list[list[Any]]]]) -> lis
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
-
-
-def _signed(value: float) -> str:
-    return "±∞" if math.isinf(value) else f"{value:+.4f}"
 
 
 def difference_rows(pairs: Sequence[PairBreakdown]) -> tuple[list[str], list[list[Any]]]:
@@ -153,8 +150,8 @@ def _difference_markdown(pairs: Sequence[PairBreakdown]) -> list[str]:
                 lines.append(f"| {g.dimension} | {g.group} | {g.images} | too few | | | |")
                 continue
             lines.append(
-                f"| {g.dimension} | {g.group} | {g.images} | {_signed(r.mean)} "
-                f"| [{_signed(r.low)}, {_signed(r.high)}] | {r.p:.3g} | {r.verdict} |"
+                f"| {g.dimension} | {g.group} | {g.images} | {signed(r.mean)} "
+                f"| [{signed(r.low)}, {signed(r.high)}] | {r.p:.3g} | {r.verdict} |"
             )
         lines.append("")
     return lines

@@ -18,7 +18,6 @@ The undecided ones are decided by more seeds of every configuration: as many as 
 
 from __future__ import annotations
 
-import math
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from pet_seg.report.render.verdicts import minutes, signed
 from pet_seg.report.runs.folder import Run
 from pet_seg.report.runs.labels import SEED_KEYS, common_overrides, effective_value
 from pet_seg.report.statistics.comparisons import SEEDS_FOR_A_VERDICT, Comparison, SeedAdvice
@@ -141,14 +141,6 @@ def summarize(
     return Summary(classes, margin, next_step(undecided, advice, runs, overrides))
 
 
-def _signed(value: float) -> str:
-    return "±∞" if math.isinf(value) else f"{value:+.4f}"
-
-
-def _minutes(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
-
-
 def comparison_line(c: Comparison) -> str:
     """``scheduler`` onecycle vs cosine (model=unet): Δ +0.0114 [+0.0040, +0.0189]."""
     r = c.result
@@ -156,8 +148,8 @@ def comparison_line(c: Comparison) -> str:
     p = f", p (Holm) {r.p:.3g}" if r.kind == CONFIGURATION else ""
     seeds = f", {r.seeds[1]} vs {r.seeds[0]} seeds"
     return (
-        f"`{c.changed}` {c.second} vs {c.first}{where}: Δ {_signed(r.mean)} "
-        f"[{_signed(r.low)}, {_signed(r.high)}]{p}{seeds}"
+        f"`{c.changed}` {c.second} vs {c.first}{where}: Δ {signed(r.mean)} "
+        f"[{signed(r.low)}, {signed(r.high)}]{p}{seeds}"
     )
 
 
@@ -178,8 +170,8 @@ def _next_step_lines(summary: Summary) -> list[str]:
         lines = []
     else:
         cost = (
-            f", about {_minutes(step.minutes)} minutes at the "
-            f"{_minutes(step.minutes_per_run)} min per run measured here"
+            f", about {minutes(step.minutes)} minutes at the "
+            f"{minutes(step.minutes_per_run)} min per run measured here"
             if step.minutes is not None and step.minutes_per_run is not None
             else ""
         )

@@ -20,7 +20,8 @@ from pet_seg.report.statistics.paired import SeedSummary
 from pet_seg.report.statistics.verdicts import CONFIGURATION, ONE_MODEL
 
 
-def _signed(value: float) -> str:
+def signed(value: float) -> str:
+    """A difference as the report writes it: sign, four decimals, ±∞ for an open bound."""
     return "±∞" if math.isinf(value) else f"{value:+.4f}"
 
 
@@ -28,7 +29,7 @@ def _p(value: float | None) -> str:
     return "—" if value is None else f"{value:.3g}"
 
 
-def _minutes(value: float | None) -> str:
+def minutes(value: float | None) -> str:
     return "?" if value is None else f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
@@ -53,8 +54,8 @@ def _configuration_rows(found: Sequence[Comparison]) -> list[str]:
         r = c.result
         lines.append(
             f"| {c.changed} | {c.second} vs {c.first} | {c.shared or '—'} "
-            f"| {r.seeds[1]} vs {r.seeds[0]} | {r.images} | {_signed(r.mean)} "
-            f"| [{_signed(r.low)}, {_signed(r.high)}] | {_p(r.p_value)} | {_p(r.p_adjusted)} "
+            f"| {r.seeds[1]} vs {r.seeds[0]} | {r.images} | {signed(r.mean)} "
+            f"| [{signed(r.low)}, {signed(r.high)}] | {_p(r.p_value)} | {_p(r.p_adjusted)} "
             f"| {c.verdict} |"
         )
     return lines
@@ -110,7 +111,7 @@ def advice_markdown(advice: Sequence[SeedAdvice], found: Sequence[Comparison]) -
         detect = "—" if a.detectable is None else f"{a.detectable:.4f}"
         lines.append(
             f"| {c.changed}: {c.second} vs {c.first} | {a.seeds} | {c.result.seed_sd:.4f} "
-            f"| {detect} | {needed} | {more} | {_minutes(a.minutes)} |"
+            f"| {detect} | {needed} | {more} | {minutes(a.minutes)} |"
         )
     return [*lines, ""]
 
